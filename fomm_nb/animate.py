@@ -106,11 +106,14 @@ class AnimationEngine:
         return self.model.device
 
     def _check_frames(self, tensor, what):
-        size = self.model.image_size
-        if tensor.shape[1] != self.model.config.num_channels or tuple(tensor.shape[2:]) != (size, size):
+        """Frames must have the model's channels and, once a source is set, the source's size."""
+        channels = self.model.config.num_channels
+        expected = tuple(self.encoding.image.shape[2:]) if self.encoding is not None else tuple(tensor.shape[2:])
+        if tensor.shape[1] != channels or tuple(tensor.shape[2:]) != expected:
+            size = "x".join(map(str, expected))
             raise InputError(
-                f"{what} must be {size}x{size} with {self.model.config.num_channels} channels, "
-                f"got {tuple(tensor.shape[2:])} with {tensor.shape[1]}: resize it with fomm_nb.media.fit_frame"
+                f"{what} must be {size} with {channels} channels, got "
+                f"{'x'.join(map(str, tensor.shape[2:]))} with {tensor.shape[1]}: resize with fomm_nb.media.fit_frame"
             )
         return tensor
 
@@ -118,6 +121,7 @@ class AnimationEngine:
     def set_source(self, source):
         """Encode ``source`` (``(H, W, C)`` array or ``(1, C, H, W)`` tensor) once."""
         tensor = source if torch.is_tensor(source) else frames_to_tensor(source, self.device)
+        self.encoding = None
         tensor = self._check_frames(tensor.to(self.device, torch.float32), "the source image")
         self.kp_source = self.model.kp_detector(tensor)
         self.encoding = self.model.generator.encode_source(tensor)
