@@ -7,7 +7,6 @@ Example:
 """
 
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ def load_checkpoint_file(path):
                 f"{path}: refused: the file carries code, not just weights (loading it could run that code)"
             ) from None
         raise CheckpointError(f"{path}: damaged or not a checkpoint ({str(error).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+    except Exception as error:  # torch reports damage as many types (EOFError, RuntimeError, IndexError...)
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(f"{path}: damaged or truncated checkpoint ({reason}); download it again") from None
     if not isinstance(state, dict):

@@ -1,0 +1,130 @@
+"""The ``fomm-nb`` command.
+
+    fomm-nb demo                                  animate the bundled sample, offline
+    fomm-nb animate --source IMG --driving VIDEO --model vox --out result.mp4
+    fomm-nb models                                list the known models
+    fomm-nb train --config CFG --data procedural  train a model
+    fomm-nb evaluate --model demo                 metrics on held-out procedural videos
+
+Errors in the user's input print one line and exit with status 2.
+"""
+
+import argparse
+import sys
+
+from .errors import FommError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_animate_arguments(parser):
+    parser.add_argument("--source", required=True, help="source image (png, jpg, webp)")
+    parser.add_argument("--driving", required=True, help="driving video (mp4, gif, webm, mov, folder of frames)")
+    parser.add_argument("--model", default="demo", help="model name (see 'fomm-nb models') or a .pth.tar file")
+    parser.add_argument("--config", help="config name or YAML file (for a checkpoint that stores none)")
+    parser.add_argument("--mode", choices=["relative", "absolute"], default="relative", help="motion transfer")
+    parser.add_argument("--adapt-scale", action="store_true", help="adapt movement scale to the source's size")
+    parser.add_argument("--crop", choices=["crop", "pad", "stretch"], default="crop", help="how frames become square")
+    parser.add_argument("--out", default="result.mp4", help="output video (.mp4 or .gif)")
+    parser.add_argument("--side-by-side", help="also write source | driving | result to this video")
+    parser.add_argument("--batch-size", type=int, default=8, help="driving frames per batch")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
+
+
+def _run_animate(args):
+    from .animate import MotionOptions
+    from .hub import get_model
+    from .pipeline import animate_files
+
+    model = get_model(args.model, config=args.config, device=args.device)
+    options = MotionOptions(relative=args.mode == "relative", adapt_movement_scale=args.adapt_scale)
+    result = animate_files(
+        model,
+        args.source,
+        args.driving,
+        args.out,
+        options=options,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        side_by_side_path=args.side_by_side,
+        keep_audio=not args.no_audio,
+        progress=True,
+    )
+    print(f"wrote {result.video} ({result.num_frames} frames at {result.fps:g} fps)")
+    if result.side_by_side:
+        print(f"wrote {result.side_by_side}")
+
+
+def _run_models(args):
+    from .hub import model_table
+
+    print(model_table())
+
+
+def _add_demo_arguments(parser):
+    parser.add_argument("--out", default="fomm-nb-output", help="output folder")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+
+
+def _run_demo(args):
+    from .demo import run_demo
+
+    for path in run_demo(args.out, device=args.device).values():
+        print(f"wrote {path}")
+
+
+def build_parser():
+    """The argument parser of ``fomm-nb`` with all its subcommands."""
+    parser = argparse.ArgumentParser(prog="fomm-nb", description="First Order Motion Model: animate a photo by a video.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="animate the bundled sample with the bundled model (offline)")
+    _add_demo_arguments(demo)
+    demo.set_defaults(run=_run_demo)
+
+    animate = commands.add_parser("animate", help="animate a source image by a driving video")
+    _add_animate_arguments(animate)
+    animate.set_defaults(run=_run_animate)
+
+    models = commands.add_parser("models", help="list the known models and whether each is present locally")
+    models.set_defaults(run=_run_models)
+
+    for name, module, help_text in (
+        ("train", "fomm_nb.train.command", "train a model (procedural faces or a video folder)"),
+        ("evaluate", "fomm_nb.evaluate_command", "evaluate a model on held-out procedural videos"),
+    ):
+        _add_optional_command(commands, name, module, help_text)
+    return parser
+
+
+def _add_optional_command(commands, name, module_name, help_text):
+    """Register a subcommand whose module provides ``add_arguments(parser)`` and ``run(args)``."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return
+    sub = commands.add_parser(name, help=help_text)
+    module.add_arguments(sub)
+    sub.set_defaults(run=module.run)
+
+
+def main(argv=None):
+    """Entry point of the ``fomm-nb`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except FommError as error:
+        print(f"fomm-nb: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fomm-nb: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

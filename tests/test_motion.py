@@ -1,0 +1,95 @@
+"""Motion transfer: the published modes, and the continuous controls the sliders use."""
+
+import pytest
+import torch
+
+from fomm_nb import InputError, freeze_keypoints, movement_scale_ratio, normalize_kp
+
+
+def random_kp(batch=1, num_kp=5, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    jacobian = torch.eye(2) + 0.2 * torch.randn(batch, num_kp, 2, 2, generator=generator)
+    return {"value": torch.rand(batch, num_kp, 2, generator=generator) * 2 - 1, "jacobian": jacobian}
+
+
+@pytest.fixture
+def kps():
+    return random_kp(seed=1), random_kp(batch=3, seed=2), random_kp(seed=3)
+
+
+def test_relative_movement_adds_the_driving_displacement_to_the_source(kps):
+    source, driving, initial = kps
+    out = normalize_kp(source, driving, initial)
+    assert torch.allclose(out["value"], source["value"] + driving["value"] - initial["value"])
+    expected_jacobian = driving["jacobian"] @ torch.inverse(initial["jacobian"]) @ source["jacobian"]
+    assert torch.allclose(out["jacobian"], expected_jacobian, atol=1e-6)
+
+
+def test_initial_frame_maps_to_the_source_itself(kps):
+    source, _, initial = kps
+    out = normalize_kp(source, initial, initial)
+    assert torch.allclose(out["value"], source["value"])
+    assert torch.allclose(out["jacobian"], source["jacobian"], atol=1e-6)
+
+
+def test_absolute_keeps_the_driving_keypoints(kps):
+    source, driving, initial = kps
+    out = normalize_kp(source, driving, initial, use_relative_movement=False, adapt_movement_scale=True)
+    assert out["value"] is driving["value"] and out["jacobian"] is driving["jacobian"]
+
+
+def test_relative_without_jacobian_transfer_keeps_driving_jacobians(kps):
+    source, driving, initial = kps
+    out = normalize_kp(source, driving, initial, use_relative_jacobian=False)
+    assert out["jacobian"] is driving["jacobian"]
+
+
+def test_adapted_scale_is_the_ratio_of_hull_square_roots():
+    square = torch.tensor([[[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5], [0.0, 0.0]]])
+    assert movement_scale_ratio({"value": square}, {"value": square * 0.25}) == pytest.approx(4.0)
+    source, initial = {"value": square}, {"value": square * 0.5}
+    driving = {"value": square * 0.5 + 0.1}
+    out = normalize_kp(source, driving, initial, adapt_movement_scale=True, use_relative_jacobian=False)
+    assert torch.allclose(out["value"], square + 0.2)
+
+
+def test_degenerate_keypoints_do_not_crash_the_adapted_scale():
+    line = torch.tensor([[[0.0, 0.0], [0.1, 0.1], [0.2, 0.2]]])
+    assert movement_scale_ratio({"value": line}, {"value": line}) == 1.0
+
+
+def test_blend_moves_continuously_from_absolute_to_relative(kps):
+    source, driving, initial = kps
+    absolute = normalize_kp(source, driving, initial, use_relative_movement=False)["value"]
+    relative = normalize_kp(source, driving, initial)["value"]
+    assert torch.allclose(normalize_kp(source, driving, initial, relative_blend=0.0)["value"], absolute)
+    assert torch.allclose(normalize_kp(source, driving, initial, relative_blend=1.0)["value"], relative)
+    half = normalize_kp(source, driving, initial, relative_blend=0.5)["value"]
+    assert torch.allclose(half, (absolute + relative) / 2, atol=1e-6)
+
+
+def test_movement_scale_multiplies_the_displacement(kps):
+    source, driving, initial = kps
+    out = normalize_kp(source, driving, initial, movement_scale=2.0)
+    assert torch.allclose(out["value"], source["value"] + 2 * (driving["value"] - initial["value"]))
+    still = normalize_kp(source, driving, initial, movement_scale=0.0)
+    assert torch.allclose(still["value"], source["value"].expand(3, -1, -1))
+
+
+def test_bad_controls_are_clear_errors(kps):
+    source, driving, initial = kps
+    with pytest.raises(InputError, match="relative_blend"):
+        normalize_kp(source, driving, initial, relative_blend=1.5)
+    with pytest.raises(InputError, match="source has 5 keypoints, driving has 4"):
+        normalize_kp(source, random_kp(num_kp=4), initial)
+
+
+def test_frozen_keypoints_stay_at_their_initial_place(kps):
+    _, driving, initial = kps
+    frozen = [True, False, False, True, False]
+    held = freeze_keypoints(driving, initial, frozen)
+    assert torch.equal(held["value"][:, 0], initial["value"][:, 0].expand(3, 2))
+    assert torch.equal(held["value"][:, 1], driving["value"][:, 1])
+    assert torch.equal(held["jacobian"][:, 3], initial["jacobian"][:, 3].expand(3, 2, 2))
+    with pytest.raises(InputError, match="one flag per keypoint"):
+        freeze_keypoints(driving, initial, [True])
