@@ -9,9 +9,10 @@ face and cut a square of that kind.
 It misses tilted heads, so when the upright image has no face the image is
 turned by +-15 and +-30 degrees and searched again, with a stricter vote (a
 turned search finds "faces" in coffee beans and coins with a weak vote). Of
-several upright faces the largest wins; of tilted ones, the surest. With ``detector="landmarks"`` the box of the 68 landmarks of
-the optional ``face_alignment`` package is used instead, when that package
-and its models are already on disk (fomm_nb never downloads them).
+several upright faces the largest wins; of tilted ones, the surest. With
+``detector="landmarks"`` the box of the 68 landmarks of the optional
+``face_alignment`` package is used instead, when that package and its
+models are already on disk (fomm_nb never downloads them).
 
 *The crop* is a square of side ``margin`` times the face side (default
 :data:`MARGIN` = 1.8), centred ``lift`` face sides above the face's centre
@@ -122,7 +123,7 @@ def _cascade():
 
 
 def _haar_face(image):
-    """Largest upright Haar face of ``image`` as ``(cx, cy, side)`` in its pixels, else the surest tilted one, or None."""
+    """``(cx, cy, side)`` in ``image``'s pixels of its largest upright Haar face, else its surest tilted one, or None."""
     gray = cv2.cvtColor(_as_uint8(image), cv2.COLOR_RGB2GRAY)
     scale = min(1.0, DETECT_SIDE / max(gray.shape))
     if scale < 1:
@@ -226,15 +227,19 @@ def square_crop_box(centre, side, frame_shape):
     return Box(left, top, left + side, top + side)
 
 
-def _missing(frame_shape, if_missing, name):
-    """The box used when no face was found: an error or the largest centred square."""
-    if if_missing == "centre":
-        height, width = frame_shape[:2]
-        return square_crop_box((width / 2, height / 2), min(height, width), frame_shape)
-    raise FaceNotFoundError(
+def _no_face(name):
+    return FaceNotFoundError(
         f"{name}: no face found (frontal faces, tilted up to 30 degrees); "
         "crop it by hand, or pass if_missing='centre' to use the centre square"
     )
+
+
+def _missing(frame_shape, if_missing, name):
+    """The box used when no face was found: the largest centred square, or an error."""
+    if if_missing != "centre":
+        raise _no_face(name)
+    height, width = frame_shape[:2]
+    return square_crop_box((width / 2, height / 2), min(height, width), frame_shape)
 
 
 def _check_missing(if_missing):
@@ -267,7 +272,7 @@ def face_crop_box(image, margin=MARGIN, lift=LIFT, if_missing="error", detector=
 
 
 def _scan(frames, every, detector):
-    """Detect faces on every ``every``-th frame: ``(times, faces (N, 3) as cx, cy, side, count, shape)``."""
+    """Faces on every ``every``-th frame: ``(times (N,), faces (N, 3) as cx, cy, side, frame count, frame shape)``."""
     if every < 1:
         raise InputError(f"every must be at least 1, got {every}")
     times, faces, count, shape = [], [], 0, None
@@ -309,7 +314,7 @@ def track_face_boxes(frames, every=5, detector="haar", name="the video"):
     """
     times, faces, count, _ = _scan(frames, every, detector)
     if not len(faces):
-        _missing(None, "error", name)
+        raise _no_face(name)
     return _boxes(*_fill(times, faces, count).T)
 
 
@@ -350,7 +355,8 @@ def video_crop_boxes(
         track = gaussian_filter1d(_fill(times, faces, count), smoothing, axis=0, mode="nearest")
         return np.array([square_crop_box((x, y - lift * s), margin * s, shape) for x, y, s in track])
     median_side = np.median(faces[:, 2])
-    low, high = _boxes(*faces.T)[:, :2].min(0), _boxes(*faces.T)[:, 2:].max(0)
+    boxes = _boxes(*faces.T)
+    low, high = boxes[:, :2].min(0), boxes[:, 2:].max(0)
     centre = (low + high) / 2 - (0, lift * median_side)
     side = (high - low).max() + (margin - 1) * median_side
     return np.tile(np.array(square_crop_box(centre, side, shape)), (count, 1))
