@@ -1,0 +1,232 @@
+"""Inference-time transforms: the same model, computed with less work.
+
+:func:`optimize_for_inference` returns a copy of a model whose blocks give the
+same outputs, to float rounding (about 1e-6), in fewer passes over memory and
+fewer multiply-adds. It is for inference only: the copy has no BatchNorm
+statistics to train and its state dict is not the published one.
+
+* **BatchNorm folded into the convolution before it.** In eval mode a BN layer
+  is the per-channel affine map ``y = a x + b`` with
+  ``a = gamma / sqrt(running_var + eps)`` and ``b = beta - a running_mean``;
+  after a convolution ``W * x + c`` it becomes the convolution
+  ``(a W) * x + (a c + b)``. The conv-BN-ReLU blocks (same, down and up
+  blocks) fold whole. A residual block is pre-activation,
+  ``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``: ``bn2`` follows ``conv1`` and
+  folds into it, but ``bn1`` feeds a ReLU (which an affine map cannot cross
+  when ``a`` may be negative) and no convolution precedes it inside the block
+  (its input is also the residual), so it stays, as one cheap pass.
+* **Up blocks without the upsampling.** Nearest x2 upsampling followed by a
+  3x3 convolution (padding 1) gives, at each of the four output phases
+  ``(2i + p, 2j + q)``, a 2x2 convolution of the small input whose taps are
+  sums of the 3x3 taps: along one axis, phase 0 reads rows ``i - 1, i`` with
+  taps ``(w0, w1 + w2)`` and phase 1 reads rows ``i, i + 1`` with taps
+  ``(w0 + w1, w2)``. One convolution with ``4 C_out`` outputs computes all four
+  phases with 4/9 of the multiply-adds, then they are interleaved.
+* **ReLU in place**, and weights stored ``channels_last`` (NHWC), the layout
+  oneDNN's CPU convolutions and cuDNN's tensor-core kernels prefer; feed
+  ``channels_last`` inputs (:func:`to_channels_last`).
+
+Example:
+    >>> from fomm_nb.model import build_model
+    >>> from fomm_nb.config import load_config
+    >>> model = build_model(load_config("tests/fixtures/official/tiny-vox.yaml"))
+    >>> fast = optimize_for_inference(model)
+    >>> image = torch.rand(1, 3, 128, 128)
+    >>> kp = fast.kp_detector(to_channels_last(image))
+    >>> bool((kp["value"] - model.kp_detector(image)["value"]).abs().max() < 1e-5)
+    True
+"""
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .modules.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
+
+__all__ = [
+    "optimize_for_inference",
+    "fold_batchnorm",
+    "to_channels_last",
+    "ConvReLU",
+    "PooledConvReLU",
+    "UpsampledConvReLU",
+    "FoldedResBlock2d",
+]
+
+
+def fold_batchnorm(conv, norm):
+    """A new ``nn.Conv2d`` equal to ``norm(conv(x))`` for an eval-mode ``BatchNorm2d``.
+
+    The folding is done in float64, then cast back to the weights' dtype.
+
+    Example:
+        >>> conv, norm = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4).eval()
+        >>> norm.running_mean.uniform_(-1, 1); norm.running_var.uniform_(0.5, 2)  # doctest: +ELLIPSIS
+        tensor(...)
+        >>> x = torch.rand(1, 3, 8, 8)
+        >>> bool((fold_batchnorm(conv, norm)(x) - norm(conv(x))).abs().max() < 1e-5)
+        True
+    """
+    if not norm.track_running_stats:
+        raise ValueError("a BatchNorm without running statistics normalises by batch: it cannot be folded")
+    scale = norm.running_var.double().add(norm.eps).rsqrt()
+    shift = -norm.running_mean.double() * scale
+    if norm.affine:
+        scale = scale * norm.weight.double()
+        shift = shift * norm.weight.double() + norm.bias.double()
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(shift)
+    folded = copy.deepcopy(conv)
+    with torch.no_grad():
+        folded.weight = nn.Parameter((conv.weight.double() * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype))
+        folded.bias = nn.Parameter((bias * scale + shift).to(conv.weight.dtype))
+    return folded
+
+
+def to_channels_last(tensor):
+    """``(B, C, H, W)`` tensor stored NHWC (same values, same shape).
+
+    Example:
+        >>> to_channels_last(torch.rand(1, 3, 4, 4)).stride()
+        (48, 1, 12, 3)
+    """
+    return tensor.contiguous(memory_format=torch.channels_last)
+
+
+class ConvReLU(nn.Module):
+    """An eval-mode :class:`~fomm_nb.modules.blocks.SameBlock2d`: conv (BN folded in), ReLU in place.
+
+    Example:
+        >>> block = SameBlock2d(3, 8).eval()
+        >>> x = torch.rand(1, 3, 16, 16)
+        >>> bool((ConvReLU(block)(x) - block(x)).abs().max() < 1e-5)
+        True
+    """
+
+    def __init__(self, block):
+        super().__init__()
+        self.conv = fold_batchnorm(block.conv, block.norm)
+
+    def forward(self, x):
+        return self.conv(x).relu_()
+
+
+class PooledConvReLU(ConvReLU):
+    """An eval-mode :class:`~fomm_nb.modules.blocks.DownBlock2d`: :class:`ConvReLU`, then 2x2 average pooling."""
+
+    def forward(self, x):
+        return F.avg_pool2d(super().forward(x), kernel_size=2)
+
+
+#: Which 3x3 taps each 2x2 tap of an output phase sums, along one axis: ``(phase, 2 taps, 3 taps)``.
+_PHASE_TAPS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+#: The output phases ``(row, column)`` in the order their convolution outputs are stacked.
+_PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def _memory_format(tensor):
+    channels_last = tensor.dim() == 4 and tensor.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if channels_last and not tensor.is_contiguous() else torch.contiguous_format
+
+
+class UpsampledConvReLU(nn.Module):
+    """An eval-mode :class:`~fomm_nb.modules.blocks.UpBlock2d` that never builds the upsampled input.
+
+    ``(B, C_in, h, w)`` -> ``(B, C_out, 2h, 2w)``: one 2x2 convolution with
+    ``4 C_out`` outputs (the four phases, see the module docstring), ReLU, and
+    the phases interleaved into the output.
+
+    Example:
+        >>> block = UpBlock2d(8, 4).eval()
+        >>> x = torch.rand(2, 8, 5, 7)
+        >>> bool((UpsampledConvReLU(block)(x) - block(x)).abs().max() < 1e-5)
+        True
+    """
+
+    def __init__(self, block):
+        super().__init__()
+        conv = fold_batchnorm(block.conv, block.norm)
+        if conv.kernel_size != (3, 3) or conv.padding != (1, 1) or conv.stride != (1, 1):
+            raise ValueError("the phase decomposition needs a 3x3 convolution with padding 1 and stride 1")
+        taps = torch.tensor(_PHASE_TAPS, dtype=torch.float64)
+        phases = torch.einsum("pay,oiyx,qbx->pqoiab", taps, conv.weight.double(), taps)  # (2, 2, O, I, 2, 2)
+        self.out_channels = conv.out_channels
+        self.weight = nn.Parameter(phases.flatten(0, 2).to(conv.weight.dtype), requires_grad=False)
+        self.bias = nn.Parameter(conv.bias.detach().repeat(4), requires_grad=False)
+
+    def forward(self, x):
+        batch, _, height, width = x.shape
+        channels = self.out_channels
+        phases = F.conv2d(x, self.weight, self.bias, padding=1).relu_()  # (B, 4 C_out, h + 1, w + 1)
+        out = torch.empty(
+            (batch, channels, 2 * height, 2 * width), dtype=phases.dtype, device=x.device, memory_format=_memory_format(x)
+        )
+        interleaved = out.view(batch, channels, height, 2, width, 2)
+        for index, (row, column) in enumerate(_PHASES):
+            phase = phases[:, index * channels : (index + 1) * channels]
+            interleaved[:, :, :, row, :, column] = phase[:, :, row : row + height, column : column + width]
+        return out
+
+
+class FoldedResBlock2d(nn.Module):
+    """An eval-mode :class:`~fomm_nb.modules.blocks.ResBlock2d` with ``norm2`` folded into ``conv1``.
+
+    Example:
+        >>> block = ResBlock2d(8).eval()
+        >>> x = torch.rand(1, 8, 16, 16)
+        >>> bool((FoldedResBlock2d(block)(x) - block(x)).abs().max() < 1e-5)
+        True
+    """
+
+    def __init__(self, block):
+        super().__init__()
+        self.norm1 = copy.deepcopy(block.norm1)
+        self.conv1 = fold_batchnorm(block.conv1, block.norm2)
+        self.conv2 = copy.deepcopy(block.conv2)
+
+    def forward(self, x):
+        out = self.conv1(F.relu(self.norm1(x)))
+        return self.conv2(out.relu_()).add_(x)
+
+
+#: Block types and their inference forms; subclasses before their base class.
+_REPLACEMENTS = (
+    (UpBlock2d, UpsampledConvReLU),
+    (DownBlock2d, PooledConvReLU),
+    (SameBlock2d, ConvReLU),
+    (ResBlock2d, FoldedResBlock2d),
+)
+
+
+def _replace_blocks(module):
+    for name, child in module.named_children():
+        replacement = next((fast for slow, fast in _REPLACEMENTS if isinstance(child, slow)), None)
+        if replacement is not None:
+            setattr(module, name, replacement(child))
+        else:
+            _replace_blocks(child)
+
+
+def optimize_for_inference(model, channels_last=True):
+    """A copy of ``model`` (any module built from :mod:`fomm_nb.modules.blocks`) for fast inference.
+
+    The copy is in eval mode, its parameters do not require gradients, and
+    its outputs equal the original's to float rounding. ``model`` itself is
+    left as it is. With ``channels_last``, 4-D weights are stored NHWC; the
+    model accepts either layout, and is fastest with NHWC inputs.
+
+    Example:
+        >>> from fomm_nb.modules.blocks import Hourglass
+        >>> net = Hourglass(4, in_features=3, num_blocks=2, max_features=16).eval()
+        >>> x = torch.rand(1, 3, 16, 16)
+        >>> bool((optimize_for_inference(net)(to_channels_last(x)) - net(x)).abs().max() < 1e-5)
+        True
+    """
+    fast = copy.deepcopy(model).eval()
+    _replace_blocks(fast)
+    fast.requires_grad_(False)
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+    return fast
