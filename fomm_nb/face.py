@@ -123,7 +123,7 @@ def _cascade():
 
 
 def _haar_face(image):
-    """``(cx, cy, side)`` in ``image``'s pixels of its largest upright Haar face, else its surest tilted one, or None."""
+    """``(cx, cy, side)`` of the largest upright Haar face of ``image``, else of the surest tilted one, or None."""
     gray = cv2.cvtColor(_as_uint8(image), cv2.COLOR_RGB2GRAY)
     scale = min(1.0, DETECT_SIDE / max(gray.shape))
     if scale < 1:
