@@ -41,7 +41,7 @@ import numpy as np
 from .animate import AnimationEngine
 from .errors import InputError
 from .face import FaceNotFoundError, face_landmarks
-from .motion import _hull_area
+from .motion import hull_area
 
 __all__ = ["normalize_pose", "pose_distance", "closest_pose", "find_best_frame", "animate_from_best_frame"]
 
@@ -65,7 +65,7 @@ def normalize_pose(points):
         raise InputError(f"keypoints must be (K, 2), got shape {points.shape}")
     centred = points - points.mean(axis=0)
     radius = np.sqrt((centred**2).sum(axis=1).mean())  # root-mean-square distance from the centre
-    scale = np.sqrt(_hull_area(points)) if len(points) >= 3 else 0.0
+    scale = np.sqrt(hull_area(points)) if len(points) >= 3 else 0.0
     if not scale > FLAT * radius:  # no hull, or a sliver of one: points (nearly) on a line
         scale = radius
     return centred / scale if scale > 0 else centred

@@ -26,10 +26,10 @@ from scipy.spatial import ConvexHull, QhullError
 from .errors import InputError
 from .geometry import inverse_2x2
 
-__all__ = ["normalize_kp", "movement_scale_ratio", "freeze_keypoints"]
+__all__ = ["normalize_kp", "movement_scale_ratio", "freeze_keypoints", "hull_area"]
 
 
-def _hull_area(points):
+def hull_area(points):
     """Area of the convex hull of ``points`` ``(K, 2)``; 0 for degenerate sets."""
     try:
         return ConvexHull(points).volume  # in 2-D, 'volume' is the area
@@ -48,8 +48,8 @@ def movement_scale_ratio(kp_source, kp_driving_initial):
         >>> movement_scale_ratio({"value": square}, {"value": square / 2})
         2.0
     """
-    source_area = _hull_area(kp_source["value"][0].detach().cpu().double().numpy())
-    driving_area = _hull_area(kp_driving_initial["value"][0].detach().cpu().double().numpy())
+    source_area = hull_area(kp_source["value"][0].detach().cpu().double().numpy())
+    driving_area = hull_area(kp_driving_initial["value"][0].detach().cpu().double().numpy())
     if source_area <= 0 or driving_area <= 0:
         return 1.0
     return float(np.sqrt(source_area) / np.sqrt(driving_area))
