@@ -1,0 +1,49 @@
+"""``fomm-nb train``: train a model on procedural faces or a folder of videos.
+
+    fomm-nb train --config checkpoints/fomm-nb-faces.yaml --data procedural --out runs/faces
+
+Re-running the same command resumes from ``OUT/checkpoint.pth.tar``.
+"""
+
+import torch
+
+from ..checkpoints import load_model
+from ..config import load_config
+from ..errors import InputError
+from ..model import build_model
+from .trainer import Trainer, TrainSettings
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", required=True, help="config name or YAML file (published layout)")
+    parser.add_argument("--data", default="procedural", help="'procedural' or a folder with train/ and test/")
+    parser.add_argument("--out", required=True, help="run folder: log.csv, checkpoint.pth.tar, model.pth.tar, vis/")
+    parser.add_argument("--steps", type=int, help="total steps (default: the config's train_params.num_steps)")
+    parser.add_argument("--batch-size", type=int, help="override the config's batch size")
+    parser.add_argument("--finetune", help="start from this checkpoint's weights (fresh optimisers)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+
+
+def _dataset(data, size):
+    if data == "procedural":
+        from ..data import ProceduralFaces
+
+        return ProceduralFaces("train", size=size)
+    from ..data.video_folder import VideoFolder
+
+    return VideoFolder(data, split="train", size=size)
+
+
+def run(args):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = load_config(args.config)
+    model = load_model(config, args.finetune, device="cpu") if args.finetune else build_model(config)
+    settings = TrainSettings.from_config(config)
+    if args.batch_size:
+        settings.batch_size = args.batch_size
+    steps = args.steps or config.train_params.get("num_steps")
+    if not steps:
+        raise InputError(f"{args.config}: give --steps (the config has no train_params.num_steps)")
+    Trainer(model, settings).fit(_dataset(args.data, config.image_size), steps=steps, out_dir=args.out)
+    print(f"trained {steps} steps; inference checkpoint: {args.out}/model.pth.tar")

@@ -1,0 +1,47 @@
+"""A picture of a training batch: source, driving, prediction with keypoints, masks, occlusion."""
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _image(tensor):
+    return tensor.detach().float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+
+
+def _pixels(value, size):
+    return (value.detach().cpu().numpy() + 1) / 2 * (size - 1)
+
+
+def training_figure(batch, rows=4):
+    """A Figure with one row per item: source+kp, driving+kp, prediction, mask argmax, occlusion.
+
+    ``batch`` holds ``source``, ``driving`` ``(B, 3, H, W)``, ``kp_source``,
+    ``kp_driving`` and the generator's ``prediction``, ``mask``, ``occlusion_map``.
+    """
+    rows = min(rows, batch["source"].shape[0])
+    size = batch["source"].shape[-1]
+    columns = ["source", "driving", "prediction", "mask", "occlusion_map"]
+    figure, axes = plt.subplots(rows, len(columns), figsize=(2 * len(columns), 2 * rows), squeeze=False)
+    num_kp = batch["kp_source"]["value"].shape[1]
+    colours = plt.get_cmap("gist_rainbow")(np.linspace(0, 1, num_kp))
+    for row in range(rows):
+        for column, name in enumerate(columns):
+            ax = axes[row, column]
+            ax.axis("off")
+            if row == 0:
+                ax.set_title(name.replace("_", " "), fontsize=9)
+            if name == "mask":
+                ax.imshow(batch["mask"][row].argmax(0).cpu().numpy(), cmap="tab20", vmin=0, vmax=num_kp)
+            elif name == "occlusion_map" and "occlusion_map" in batch:
+                ax.imshow(batch["occlusion_map"][row, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            elif name != "occlusion_map":
+                ax.imshow(_image(batch[name][row]))
+            kp_name = {"source": "kp_source", "driving": "kp_driving", "prediction": "kp_driving"}.get(name)
+            if kp_name:
+                points = _pixels(batch[kp_name]["value"][row], size)
+                ax.scatter(points[:, 0], points[:, 1], c=colours, s=12)
+    figure.tight_layout()
+    return figure
