@@ -1,0 +1,61 @@
+"""Models by name: the bundled demo model, the published checkpoints, or a file.
+
+Example:
+    >>> model = get_model("demo")  # the bundled model, offline  # doctest: +SKIP
+    >>> model = get_model("vox")   # downloads vox-cpk.pth.tar into the cache once  # doctest: +SKIP
+    >>> print(model_table())  # doctest: +SKIP
+"""
+
+from pathlib import Path
+
+from .checkpoints import load_model
+from .config import load_config
+from .download import fetch_checkpoint, local_checkpoint_path
+from .errors import ConfigError
+from .registry import MODELS
+
+
+def _entry_for_file(path):
+    """The registered model whose published file name is ``path``'s name, if any."""
+    return next((entry for entry in MODELS.values() if entry.file_name == Path(path).name), None)
+
+
+def get_model(name_or_path, config=None, device=None, progress=True):
+    """A ready model (eval mode) from a registered name or a checkpoint file.
+
+    Args:
+        name_or_path: ``"demo"``, a published name (``"vox"``, ``"taichi"``, ... see
+            ``fomm-nb models``) or the path of a ``.pth.tar`` file.
+        config: config name or YAML for a checkpoint file that stores none
+            (published files named as published, e.g. ``vox-cpk.pth.tar``, need none).
+        device: ``"cpu"``, ``"cuda"`` or ``None`` for the best available.
+        progress: show a progress bar while downloading.
+    """
+    text = str(name_or_path)
+    if text in MODELS:
+        entry = MODELS[text]
+        checkpoint = fetch_checkpoint(text, progress=progress)
+        return load_model(config or entry.config, checkpoint, device=device)
+    path = Path(text)
+    if not path.exists():
+        known = ", ".join(MODELS)
+        raise ConfigError(f"{text}: neither a known model ({known}) nor an existing checkpoint file")
+    if config is None:
+        entry = _entry_for_file(path)
+        config = entry.config if entry is not None else None
+    return load_model(config, path, device=device)
+
+
+def model_table():
+    """A text table of the known models: name, config, and whether each is present locally."""
+    rows = [("name", "config", "file", "local")]
+    for name, entry in MODELS.items():
+        local = local_checkpoint_path(name)
+        rows.append((name, Path(str(entry.config)).stem, entry.file_name, str(local) if local else "no (downloads on first use)"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)) for row in rows)
+
+
+def config_of(name):
+    """The :class:`~fomm_nb.config.ModelConfig` of a registered model, without loading weights."""
+    return load_config(MODELS[name].config)
