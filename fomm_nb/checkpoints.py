@@ -144,6 +144,7 @@ def save_inference_checkpoint(model, path):
     os.close(handle)
     try:
         torch.save(state, temporary)
+        os.chmod(temporary, 0o644)  # mkstemp creates files readable by the owner only
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -14,10 +14,13 @@ Example:
 
 import os
 import tempfile
+from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from .animate import AnimationEngine, MotionOptions
+from .errors import MediaError
 from .media import VideoWriter, fit_frame, has_audio, mux_audio, open_video, read_image, side_by_side
 
 
@@ -29,14 +32,6 @@ class AnimationResult:
     side_by_side: Path | None
     num_frames: int
     fps: float
-
-
-def _progress(total, enabled):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="frame", desc="animating")
 
 
 def animate_files(
@@ -60,7 +55,7 @@ def animate_files(
             ``"pad"`` or ``"stretch"``.
         side_by_side_path: also write source | driving | result there.
         keep_audio: copy the driving video's audio track, when it has one.
-        progress: show a progress bar.
+        progress: show a progress bar (``True``) or call ``progress(done, total)``.
 
     Returns:
         An :class:`AnimationResult`.
@@ -70,64 +65,50 @@ def animate_files(
     engine = AnimationEngine(model, batch_size=batch_size, options=options or MotionOptions())
     engine.set_source(source)
     output_path = Path(output_path)
-    num_frames = 0
-    with open_video(driving_path) as reader:
-        bar = _progress(reader.num_frames, progress)
-        driving_frames = []  # the current batch only, kept for the side-by-side video
+    if not output_path.parent.is_dir():
+        raise MediaError(f"{output_path}: the folder {output_path.parent} does not exist")
+    with open_video(driving_path) as reader, tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".fomm-") as work:
+        pending_driving = deque()  # fitted driving frames whose results are not yet written
 
         def fitted_frames():
             for frame in reader:
                 fitted = fit_frame(frame, size, mode=crop)
-                if side_by_side_path is not None:
-                    driving_frames.append(fitted)
+                pending_driving.append(fitted)
                 yield fitted
 
-        with _writer(output_path, reader.fps, keep_audio and has_audio(driving_path), driving_path) as writer:
-            companion = VideoWriter(side_by_side_path, fps=reader.fps) if side_by_side_path else None
-            try:
-                for frame in engine.stream(fitted_frames()):
-                    writer.append(frame)
-                    if companion is not None:
-                        companion.append(side_by_side(source, driving_frames.pop(0), frame))
-                    num_frames += 1
-                    if bar is not None:
-                        bar.update(1)
-            except BaseException:
+        silent = Path(work) / f"result{output_path.suffix}"
+        companion_path = Path(work) / f"side{Path(side_by_side_path).suffix}" if side_by_side_path else None
+        report = _progress_reporter(progress, reader.num_frames)
+        num_frames = 0
+        with VideoWriter(silent, reader.fps) as writer, _optional_writer(companion_path, reader.fps) as companion:
+            for frame in engine.stream(fitted_frames()):
+                writer.append(frame)
+                driving = pending_driving.popleft()
                 if companion is not None:
-                    companion.abort()
-                raise
-            if companion is not None:
-                companion.close()
-        if bar is not None:
-            bar.close()
+                    companion.append(side_by_side(source, driving, frame, height=max(size, 256)))
+                num_frames += 1
+                report(num_frames)
+        report(None)
+        if keep_audio and has_audio(driving_path):
+            mux_audio(silent, driving_path, output_path)
+        else:
+            os.replace(silent, output_path)
+        if companion_path is not None:
+            os.replace(companion_path, side_by_side_path)
     return AnimationResult(output_path, Path(side_by_side_path) if side_by_side_path else None, num_frames, reader.fps)
 
 
-class _writer:
-    """A :class:`VideoWriter` that, on success, also muxes the driving video's audio."""
+def _optional_writer(path, fps):
+    return VideoWriter(path, fps) if path is not None else nullcontext()
 
-    def __init__(self, path, fps, with_audio, audio_source):
-        self.path = Path(path)
-        self.with_audio = with_audio
-        self.audio_source = audio_source
-        self.silent_path = None
-        target = self.path
-        if with_audio:
-            handle, name = tempfile.mkstemp(dir=self.path.parent or ".", prefix=".silent-", suffix=self.path.suffix)
-            os.close(handle)
-            os.remove(name)
-            self.silent_path = target = Path(name)
-        self.writer = VideoWriter(target, fps=fps)
 
-    def __enter__(self):
-        return self.writer.__enter__()
+def _progress_reporter(progress, total):
+    """A function ``report(done)`` (``None`` closes): a tqdm bar, a user callback, or nothing."""
+    if callable(progress):
+        return lambda done: done is not None and progress(done, total)
+    if not progress:
+        return lambda done: None
+    from tqdm.auto import tqdm
 
-    def __exit__(self, kind, error, trace):
-        try:
-            self.writer.__exit__(kind, error, trace)
-            if kind is None and self.with_audio:
-                mux_audio(self.silent_path, self.audio_source, self.path)
-        finally:
-            if self.silent_path is not None and self.silent_path.exists():
-                self.silent_path.unlink()
-        return False
+    bar = tqdm(total=total, unit="frame", desc="animating")
+    return lambda done: bar.close() if done is None else bar.update(done - bar.n)

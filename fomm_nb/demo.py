@@ -1,0 +1,71 @@
+"""``fomm-nb demo``: the bundled model animates the bundled sample, offline, in seconds.
+
+Writes to the output folder: ``result.mp4`` (the animation), ``side_by_side.mp4``
+(source | driving | result), ``keypoints.png`` (the learned keypoints and
+their Jacobians on the source and a few driving frames) and ``index.html``,
+a page that plays the videos in a browser.
+
+Example:
+    >>> paths = run_demo("fomm-nb-output")  # doctest: +SKIP
+    >>> sorted(paths)  # doctest: +SKIP
+    ['keypoints', 'page', 'result', 'side_by_side']
+"""
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from .animate import AnimationEngine
+from .hub import get_model
+from .media import fit_frame, read_image, read_video
+from .pipeline import animate_files
+from .plotting import keypoint_figure
+
+SAMPLES = Path(__file__).with_name("samples")
+SAMPLE_SOURCE = SAMPLES / "face.png"
+SAMPLE_DRIVING = SAMPLES / "driving.mp4"
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>fomm-nb demo</title>
+<style>body{{font-family:sans-serif;margin:2em}} video{{image-rendering:pixelated;width:768px}}</style></head>
+<body><h1>fomm-nb demo</h1>
+<p>Source | driving video | animated source (the bundled model, relative motion).</p>
+<video src="side_by_side.mp4" controls autoplay loop muted></video>
+<h2>Learned keypoints</h2><img src="keypoints.png" alt="keypoints">
+</body></html>
+"""
+
+
+def keypoint_snapshot(model, source, frames, path, count=4):
+    """Save a figure of the keypoints and Jacobians on ``source`` and ``count`` of ``frames``."""
+    engine = AnimationEngine(model)
+    step = max(1, len(frames) // count)
+    images = [source, *frames[::step][:count]]
+    kp = engine.detect(images)
+    figure = keypoint_figure(
+        images,
+        kp["value"].cpu().numpy(),
+        kp["jacobian"].cpu().numpy() if "jacobian" in kp else None,
+        titles=["source"] + [f"driving {t}" for t in range(0, step * count, step)],
+    )
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
+def run_demo(out_dir="fomm-nb-output", device=None, model="demo"):
+    """Animate the bundled sample with ``model``; returns a dict of the written paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    network = get_model(model, device=device)
+    result = animate_files(
+        network, SAMPLE_SOURCE, SAMPLE_DRIVING, out_dir / "result.mp4",
+        side_by_side_path=out_dir / "side_by_side.mp4", progress=True,
+    )
+    size = network.image_size
+    frames, _ = read_video(SAMPLE_DRIVING)
+    fitted = [fit_frame(frame, size) for frame in frames]
+    keypoints = keypoint_snapshot(network, fit_frame(read_image(SAMPLE_SOURCE), size), fitted, out_dir / "keypoints.png")
+    page = out_dir / "index.html"
+    page.write_text(_PAGE.format())
+    return {"result": result.video, "side_by_side": result.side_by_side, "keypoints": keypoints, "page": page}
