@@ -1,0 +1,86 @@
+"""The fomm-nb command: animate end to end, list models, and one-line errors with exit status 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fomm_nb.cli import main
+from fomm_nb.media import read_video, write_image, write_video
+from conftest import OFFICIAL
+
+MGIF = ["--model", str(OFFICIAL / "tiny-mgif.pth.tar"), "--config", str(OFFICIAL / "tiny-mgif.yaml")]
+
+
+@pytest.fixture
+def media(tmp_path):
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "face.png", rng.random((90, 120, 3)))
+    write_video(tmp_path / "talk.mp4", rng.random((5, 100, 100, 3)), fps=12)
+    return tmp_path
+
+
+def run(args, capsys):
+    status = main(args)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_animate_writes_the_result_and_side_by_side(media, capsys):
+    out = media / "result.mp4"
+    status, stdout, _ = run(["animate", "--source", str(media / "face.png"), "--driving", str(media / "talk.mp4"),
+                             *MGIF, "--out", str(out), "--side-by-side", str(media / "sbs.mp4"), "--batch-size", "2"], capsys)
+    assert status == 0 and f"wrote {out} (5 frames at 12 fps)" in stdout
+    frames, fps = read_video(out)
+    assert frames.shape == (5, 256, 256, 3) and fps == pytest.approx(12)  # the config says 256 (the default)
+    assert read_video(media / "sbs.mp4")[0].shape == (5, 256, 768, 3)
+    assert sorted(p.name for p in media.iterdir()) == ["face.png", "result.mp4", "sbs.mp4", "talk.mp4"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--source": "missing.png"}, "missing.png: no such file"),
+        ({"--driving": "face.png.txt"}, "face.png.txt: "),
+        ({"--model": "voxx"}, "voxx: neither a known model"),
+        ({"--config": "tiny-vox"}, "unknown config"),
+    ],
+)
+def test_bad_input_is_one_line_with_status_2(media, capsys, change, message):
+    (media / "face.png.txt").write_text("not a video")
+    args = {"--source": str(media / "face.png"), "--driving": str(media / "talk.mp4"), "--out": str(media / "r.mp4"),
+            "--model": MGIF[1], "--config": MGIF[3]}
+    for key, value in change.items():
+        args[key] = value if "/" in value or key in ("--model", "--config") else str(media / value)
+    status, _, stderr = run(["animate", *[item for pair in args.items() for item in pair]], capsys)
+    assert status == 2
+    assert stderr.startswith("fomm-nb: error: ") and message in stderr and stderr.count("\n") == 1
+    assert not (media / "r.mp4").exists()
+
+
+def test_truncated_checkpoint_and_wrong_config(media, capsys, tmp_path):
+    broken = tmp_path / "broken.pth.tar"
+    broken.write_bytes((OFFICIAL / "tiny-mgif.pth.tar").read_bytes()[:1000])
+    base = ["animate", "--source", str(media / "face.png"), "--driving", str(media / "talk.mp4"), "--out", str(media / "r.mp4")]
+    status, _, stderr = run([*base, "--model", str(broken), "--config", MGIF[3]], capsys)
+    assert status == 2 and "broken.pth.tar: damaged or truncated" in stderr
+    status, _, stderr = run([*base, "--model", MGIF[1], "--config", str(OFFICIAL / "tiny-vox.yaml")], capsys)
+    assert status == 2 and "jacobian head has 4 channels" in stderr
+    assert not (media / "r.mp4").exists()
+
+
+def test_models_lists_every_published_model(capsys):
+    status, stdout, _ = run(["models"], capsys)
+    assert status == 0
+    for name in ("demo", "vox", "vox-adv", "taichi", "taichi-adv", "mgif", "fashion", "bair", "nemo"):
+        assert f"\n{name} " in stdout
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    script = Path(sys.executable).with_name("fomm-nb")
+    result = subprocess.run([str(script), "animate", "--source", str(tmp_path / "none.png"), "--driving", "x.mp4",
+                             "--model", "demo"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "none.png: no such file" in result.stderr
