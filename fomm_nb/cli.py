@@ -91,25 +91,17 @@ def build_parser():
     models = commands.add_parser("models", help="list the known models and whether each is present locally")
     models.set_defaults(run=_run_models)
 
+    from . import evaluate
+    from .train import command as train_command
+
     for name, module, help_text in (
-        ("train", "fomm_nb.train.command", "train a model (procedural faces or a video folder)"),
-        ("evaluate", "fomm_nb.evaluate_command", "evaluate a model on held-out procedural videos"),
+        ("train", train_command, "train a model (procedural faces or a video folder)"),
+        ("evaluate", evaluate, "evaluate a model on held-out procedural videos"),
     ):
-        _add_optional_command(commands, name, module, help_text)
+        sub = commands.add_parser(name, help=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
     return parser
-
-
-def _add_optional_command(commands, name, module_name, help_text):
-    """Register a subcommand whose module provides ``add_arguments(parser)`` and ``run(args)``."""
-    import importlib
-
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return
-    sub = commands.add_parser(name, help=help_text)
-    module.add_arguments(sub)
-    sub.set_defaults(run=module.run)
 
 
 def main(argv=None):

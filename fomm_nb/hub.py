@@ -35,7 +35,8 @@ def get_model(name_or_path, config=None, device=None, progress=True):
     if text in MODELS:
         entry = MODELS[text]
         checkpoint = fetch_checkpoint(text, progress=progress)
-        return load_model(config or entry.config, checkpoint, device=device)
+        # Our own checkpoints carry their config; published ones need the registered one.
+        return load_model(config or (None if entry.bundled else entry.config), checkpoint, device=device)
     path = Path(text)
     if not path.exists():
         known = ", ".join(MODELS)
