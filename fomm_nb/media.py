@@ -33,6 +33,7 @@ Example:
 """
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -44,10 +45,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
+import cv2
 import imageio_ffmpeg
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, MediaError
@@ -284,8 +285,10 @@ class VideoReader:
         path: the file or folder.
         fps: frames per second (float; NTSC rates exactly, e.g. 30000/1001).
         size: ``(H, W)`` of every frame.
-        num_frames: the number of frames, or None when unknown. For a video
-            file it is the count stored in the file, taken without decoding.
+        num_frames: the number of frames. For a video file it is the count
+            stored in the file, taken without decoding; a variable-frame-rate
+            video, decoded at the constant rate ``fps``, may yield a few more
+            or fewer.
 
     Iterating yields ``(H, W, 3)`` float32 frames in [0, 1], decoded as they
     are asked for; each ``for`` loop starts again at the first frame.
@@ -414,13 +417,13 @@ def read_video(path, max_frames=None, default_fps=DEFAULT_FPS):
         >>> frames.shape, fps  # doctest: +SKIP
         ((16, 144, 176, 3), 29.97002997002997)
     """
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"max_frames must be at least 1, got {max_frames}")
     with open_video(path, default_fps) as reader:
-        frames = []
-        for frame in reader:
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-            frames.append(frame)
-        return np.stack(frames), reader.fps
+        frames = list(itertools.islice(reader, max_frames))
+    if not frames:
+        raise MediaError(f"{path}: no frames could be decoded")
+    return np.stack(frames), reader.fps
 
 
 # ---------------------------------------------------------------- writing videos
@@ -490,6 +493,9 @@ class VideoWriter:
                                          **_OWN_GROUP)
 
     def _failure(self, what):
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
         self._log.seek(0)
         reason = _reason(self._log.read().decode(errors="replace"))
         self.abort()
@@ -618,23 +624,25 @@ def mux_audio(video_path, audio_source_path, out_path):
 
 
 def _resize(image, height, width):
-    """``(H, W, 3)`` -> ``(height, width, 3)``, bilinear with antialiasing when shrinking."""
+    """``(H, W, 3)`` -> ``(height, width, 3)`` float32: area averaging when shrinking (no aliasing), else bilinear."""
     if image.shape[:2] == (height, width):
         return np.array(image, dtype=np.float32)
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]  # (1, 3, H, W)
-    resized = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-    return resized[0].permute(1, 2, 0).clamp(0, 1).numpy()
+    shrink = height <= image.shape[0] and width <= image.shape[1]
+    resized = cv2.resize(np.ascontiguousarray(image, dtype=np.float32), (width, height),
+                         interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return np.clip(resized, 0, 1)
 
 
-def _pad_square(image):
-    """Pad the short side to a square with the mean colour of the two edges that get padded."""
+def _pad_to_square(image, size):
+    """Fit ``image`` in ``(size, size, 3)``, the rest filled with the mean colour of the two edges padded."""
     height, width = image.shape[:2]
-    side = max(height, width)
     edges = np.concatenate([image[0], image[-1]] if height < width else [image[:, 0], image[:, -1]])
-    square = np.empty((side, side, 3), np.float32)
+    scale = size / max(height, width)
+    inner_height, inner_width = max(1, round(height * scale)), max(1, round(width * scale))
+    square = np.empty((size, size, 3), np.float32)
     square[:] = edges.mean(axis=0)
-    top, left = (side - height) // 2, (side - width) // 2
-    square[top:top + height, left:left + width] = image
+    top, left = (size - inner_height) // 2, (size - inner_width) // 2
+    square[top:top + inner_height, left:left + inner_width] = _resize(image, inner_height, inner_width)
     return square
 
 
@@ -647,8 +655,9 @@ def fit_frame(frame, size, mode="crop"):
             the two padded edges (no hard black bars for the keypoints to
             find); ``"stretch"`` resizes without keeping the aspect ratio.
 
-    Resizing is bilinear with antialiasing (``torch`` ``F.interpolate``),
-    deterministic.
+    Resizing averages areas when shrinking (OpenCV ``INTER_AREA``: no
+    aliasing, about 10x faster than torch's antialiased bilinear) and is
+    bilinear when enlarging, as :func:`fomm_nb.face.crop`; deterministic.
 
     Example:
         >>> fit_frame(np.ones((144, 176, 3), np.float32), 64).shape
@@ -661,7 +670,7 @@ def fit_frame(frame, size, mode="crop"):
         top, left = (height - side) // 2, (width - side) // 2
         image = image[top:top + side, left:left + side]
     elif mode == "pad":
-        image = _pad_square(image)
+        return _pad_to_square(image, size)
     elif mode != "stretch":
         raise InputError(f"mode must be 'crop', 'pad' or 'stretch', got {mode!r}")
     return _resize(image, size, size)
