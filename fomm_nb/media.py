@@ -79,7 +79,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 """Files read as images (and as one-frame videos); a folder's frames must have one of them."""
 
 # ffmpeg must not see the terminal's Ctrl-C: Python handles it and stops ffmpeg itself.
-_OWN_GROUP = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+if os.name == "posix":
+    _OWN_GROUP = {"start_new_session": True}
+else:
+    _OWN_GROUP = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
 
 
 # ---------------------------------------------------------------- files
@@ -147,6 +150,10 @@ def _pixels(image):
 
 def read_image(path):
     """The image at ``path`` as ``(H, W, 3)`` float32 in [0, 1].
+
+    Turned upright by its EXIF orientation; grayscale, palette and 16-bit
+    images become RGB; transparent pixels become white. A missing, empty or
+    unreadable file raises :class:`~fomm_nb.errors.MediaError`.
 
     Example:
         >>> read_image("face.png").shape  # doctest: +SKIP
@@ -248,7 +255,8 @@ def _probe(path):
     turn = re.search(r"rotation of (-?[\d.]+) degrees", log)
     if turn and round(abs(float(turn.group(1)))) % 180 == 90:
         width, height = height, width
-    rates = dict((kind, float(value) * (1000 if k else 1)) for value, k, kind in re.findall(r"([\d.]+)(k?) (fps|tbr)", stream))
+    printed = re.findall(r"([\d.]+)(k?) (fps|tbr)", stream)  # "29.97 fps, 29.97 tbr", "1k tbr"
+    rates = {kind: float(value) * (1000 if k else 1) for value, k, kind in printed}
     rate = _ntsc(rates.get("fps") or rates.get("tbr") or DEFAULT_FPS)
     frames = re.findall(r"frame=\s*(\d+)", log)
     return _Probe((height, width), rate, int(frames[-1]) if frames else 0)
@@ -334,13 +342,19 @@ class VideoReader:
         return f"VideoReader('{self.path}', fps={self.fps:g}, size={self.size}, num_frames={self.num_frames})"
 
 
+def _wxh(shape):
+    """``(H, W, ...)`` as ``"WxH"``."""
+    return f"{shape[1]}x{shape[0]}"
+
+
 def _natural_key(path):
     """``frame2.png`` before ``frame10.png``."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 def _folder_reader(folder, default_fps):
-    files = sorted((f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()), key=_natural_key)
+    files = sorted((f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()),
+                   key=_natural_key)
     if not files:
         raise MediaError(f"{folder}: the folder has no frames ({', '.join(IMAGE_SUFFIXES)} files)")
     size = read_image(files[0]).shape[:2]
@@ -349,7 +363,7 @@ def _folder_reader(folder, default_fps):
         for file in files:
             frame = read_image(file)
             if frame.shape[:2] != size:
-                raise MediaError(f"{file}: the frame is {frame.shape[1]}x{frame.shape[0]}, the first is {size[1]}x{size[0]}")
+                raise MediaError(f"{file}: the frame is {_wxh(frame.shape)}, the first is {_wxh(size)}")
             yield frame
 
     return VideoReader(folder, default_fps, size, len(files), frames)
@@ -406,7 +420,8 @@ def open_video(path, default_fps=DEFAULT_FPS):
     probe = _probe(path)
     if probe.num_frames == 0:
         raise MediaError(f"{path}: the video has no frames")
-    return VideoReader(path, probe.rate, probe.size, probe.num_frames, lambda: _ffmpeg_frames(path, probe.size, probe.rate))
+    size, rate = probe.size, probe.rate
+    return VideoReader(path, rate, size, probe.num_frames, lambda: _ffmpeg_frames(path, size, rate))
 
 
 def read_video(path, max_frames=None, default_fps=DEFAULT_FPS):
@@ -436,13 +451,15 @@ class _Format(NamedTuple):
     even: bool  # the encoder needs even widths and heights
 
 
+_H264 = ("-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
+_VP9 = ("-c:v", "libvpx-vp9", "-crf", "32", "-b:v", "0", "-deadline", "good", "-cpu-used", "5", "-row-mt", "1",
+        "-pix_fmt", "yuv420p")
+# one palette per frame: memory stays flat however long the clip
+_GIF = ("-vf", "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1", "-loop", "0")
 _FORMATS = {
-    ".mp4": _Format("mp4", ("-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart"), "aac", True),
-    ".webm": _Format("webm", ("-c:v", "libvpx-vp9", "-crf", "32", "-b:v", "0", "-deadline", "good", "-cpu-used", "5",
-                              "-row-mt", "1", "-pix_fmt", "yuv420p"), "libopus", True),
-    # one palette per frame: memory stays flat however long the clip
-    ".gif": _Format("gif", ("-vf", "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1",
-                            "-loop", "0"), None, False),
+    ".mp4": _Format("mp4", _H264, "aac", True),
+    ".webm": _Format("webm", _VP9, "libopus", True),
+    ".gif": _Format("gif", _GIF, None, False),
 }
 
 
@@ -510,7 +527,7 @@ class VideoWriter:
             self.size = pixels.shape[:2]
             self._start(*(side + side % 2 if self._format.even else side for side in self.size))
         elif pixels.shape[:2] != self.size:
-            raise InputError(f"frame {self.num_frames} is {pixels.shape[1]}x{pixels.shape[0]}, the video {self.size[1]}x{self.size[0]}")
+            raise InputError(f"frame {self.num_frames} is {_wxh(pixels.shape)}, the video {_wxh(self.size)}")
         if self._format.even:
             pixels = np.pad(pixels, ((0, pixels.shape[0] % 2), (0, pixels.shape[1] % 2), (0, 0)), mode="edge")
         try:

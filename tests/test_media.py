@@ -370,7 +370,8 @@ def test_fit_frame_antialiases_and_is_deterministic():
     assert np.allclose(small, 0.5, atol=0.02)  # no aliasing: fine detail averages out
     photo = np.random.default_rng(1).random((90, 120, 3)).astype(np.float32)
     assert np.array_equal(fit_frame(photo, 64), fit_frame(photo, 64))
-    assert np.array_equal(fit_frame((photo * 255).astype(np.uint8), 64), fit_frame((photo * 255).astype(np.uint8) / np.float32(255), 64))
+    as_bytes = (photo * 255).astype(np.uint8)
+    assert np.array_equal(fit_frame(as_bytes, 64), fit_frame(as_bytes / np.float32(255), 64))
 
 
 def test_crop_box():
