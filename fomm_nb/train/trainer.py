@@ -171,7 +171,7 @@ class Trainer:
                         writer = csv.DictWriter(log_file, fieldnames=["step", "seconds", *losses])
                         if new_log:
                             writer.writeheader()
-                    if self.step % log_every == 0:
+                    if self.step % log_every == 0 or self.step >= steps:
                         writer.writerow({"step": self.step, "seconds": round(time.perf_counter() - started, 1), **losses})
                         log_file.flush()
                     if bar is not None:
