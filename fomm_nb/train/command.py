@@ -22,6 +22,9 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, help="override the config's batch size")
     parser.add_argument("--finetune", help="start from this checkpoint's weights (fresh optimisers)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--log-every", type=int, default=10, help="steps between rows of log.csv")
+    parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    parser.add_argument("--visualise-every", type=int, default=200, help="steps between pictures in OUT/vis")
 
 
 def _dataset(data, size):
@@ -32,6 +35,22 @@ def _dataset(data, size):
     from ..data.video_folder import VideoFolder
 
     return VideoFolder(data, split="train", size=size)
+
+
+def _monitor_batch(data, size, count=16):
+    """A fixed held-out batch for the L1 and keypoint-spread columns of the log (procedural data only)."""
+    if data != "procedural":
+        return None
+    from torch.utils.data import default_collate
+
+    from ..data import ProceduralFaces
+
+    state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    dataset = ProceduralFaces("test", num_videos=count, size=size)
+    batch = default_collate([dataset[index] for index in range(count)])
+    torch.random.set_rng_state(state)
+    return batch
 
 
 def run(args):
@@ -45,5 +64,13 @@ def run(args):
     steps = args.steps or config.train_params.get("num_steps")
     if not steps:
         raise InputError(f"{args.config}: give --steps (the config has no train_params.num_steps)")
-    Trainer(model, settings).fit(_dataset(args.data, config.image_size), steps=steps, out_dir=args.out)
+    Trainer(model, settings).fit(
+        _dataset(args.data, config.image_size),
+        steps=steps,
+        out_dir=args.out,
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        visualise_every=args.visualise_every,
+        monitor_batch=_monitor_batch(args.data, config.image_size),
+    )
     print(f"trained {steps} steps; inference checkpoint: {args.out}/model.pth.tar")

@@ -36,11 +36,17 @@ class RandomTPS:
         return warped + (radial * self.control_params[:, None, :]).sum(-1, keepdim=True)
 
     def warp_image(self, image):
-        """Resample ``image`` ``(B, C, H, W)``: output pixel z shows input at ``warp(z)`` (reflection padding)."""
+        """Resample ``image`` ``(B, C, H, W)``: output pixel z shows input at ``warp(z)`` (reflection padding).
+
+        Sampled with ``align_corners=True``, the convention of the coordinate
+        grid, so that the warp moves keypoints exactly as
+        :meth:`warp_coordinates` says (the generator's published half-pixel
+        convention would bias the equivariance losses by a 1/W zoom).
+        """
         batch, _, height, width = image.shape
         grid = make_coordinate_grid((height, width), image.dtype, image.device).view(1, -1, 2).expand(batch, -1, -1)
         grid = self.warp_coordinates(grid).view(batch, height, width, 2)
-        return F.grid_sample(image, grid, padding_mode="reflection", align_corners=False)
+        return F.grid_sample(image, grid, padding_mode="reflection", align_corners=True)
 
     def jacobian(self, points):
         """The warp's Jacobian at ``points`` ``(B, N, 2)``: ``(B, N, 2, 2)``, by autograd."""
