@@ -1,0 +1,19 @@
+"""Interactive apps for the notebooks: ipywidgets + ipyevents, one class per app.
+
+* :class:`KeypointExplorer`: drag keypoints and edit Jacobians, watch masks, motions and the prediction.
+* :class:`MotionSliders`: scrub a driving video; absolute/relative blend, movement scale, frozen keypoints.
+* :class:`TryItApp`: pick a source, a driving video and a model, animate, watch and download.
+
+Each app is a widget: the last line of a cell shows it. Errors appear in the
+app as one line (see :class:`~fomm_nb.widgets.common.MessageArea`).
+
+Example:
+    >>> from fomm_nb.widgets import TryItApp
+    >>> TryItApp()  # doctest: +SKIP
+"""
+
+from .explorer import KeypointExplorer
+from .motion_sliders import MotionSliders
+from .try_it import TryItApp
+
+__all__ = ["KeypointExplorer", "MotionSliders", "TryItApp"]

@@ -1,0 +1,215 @@
+"""Pieces the apps share: an error area, image panels fed from numpy, a debouncer, cached detections.
+
+Example:
+    >>> messages = MessageArea()
+    >>> @messages.guard
+    ... def handler():
+    ...     raise InputError("frame 3: no face found")
+    >>> handler()  # nothing raised: the message is in the area
+    >>> messages.outputs[0]["text"]
+    'frame 3: no face found\\n'
+"""
+
+import functools
+import io
+import logging
+import threading
+import time
+
+import ipywidgets as widgets
+import numpy as np
+from PIL import Image
+
+from ..animate import AnimationEngine
+from ..errors import FommError, InputError
+from ..plotting import as_image
+
+__all__ = ["SYNC_BUDGET", "MessageArea", "ImagePanel", "Debouncer", "DrivingFrames", "png", "prepare_engine", "set_continuous", "timed",
+           "image_of"]
+
+_log = logging.getLogger(__name__)
+
+SYNC_BUDGET = 0.1  # seconds: an update faster than this follows sliders and the mouse continuously
+
+
+class MessageArea(widgets.Output):
+    """An Output that shows errors as one readable line, never as a traceback.
+
+    :meth:`guard` wraps an event handler: a :class:`~fomm_nb.errors.FommError`
+    shows its message, any other exception its type and message (the
+    traceback goes to the ``fomm_nb`` logger at DEBUG level). It works from
+    any thread: it appends to ``outputs`` directly.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_class("fomm-messages")
+
+    def report(self, error):
+        """Show ``error`` (an exception or a text) in place of the previous message."""
+        if isinstance(error, BaseException):
+            _log.debug("error shown in the app", exc_info=error)
+            text = str(error) if isinstance(error, FommError) else f"{type(error).__name__}: {error}"
+        else:
+            text = str(error)
+        self.outputs = ({"output_type": "stream", "name": "stderr", "text": text + "\n"},)
+
+    def clear(self):
+        if self.outputs:
+            self.outputs = ()
+
+    def guard(self, handler):
+        """``handler`` that reports its exceptions here instead of raising them."""
+
+        @functools.wraps(handler)
+        def guarded(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except Exception as error:  # every failure becomes a message in the app
+                self.report(error)
+                return None
+
+        return guarded
+
+
+def png(image, size=None, smooth=True):
+    """An image (anything :func:`~fomm_nb.plotting.as_image` takes, or uint8) as PNG bytes, resized to ``size``.
+
+    Example:
+        >>> png(np.zeros((8, 8, 3), np.uint8), size=16)[:4]
+        b'\\x89PNG'
+    """
+    array = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 else (as_image(image) * 255 + 0.5).astype(np.uint8)
+    picture = Image.fromarray(array)
+    if size is not None and picture.size != (size, size):
+        picture = picture.resize((size, size), Image.BILINEAR if smooth else Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png", compress_level=1)
+    return buffer.getvalue()
+
+
+class ImagePanel(widgets.VBox):
+    """A captioned :class:`ipywidgets.Image` updated from numpy (its ``value`` bytes change, the widget stays).
+
+    Example:
+        >>> panel = ImagePanel("prediction", size=64)
+        >>> panel.show(np.zeros((32, 32, 3), np.float32))
+        >>> bytes(panel.image.value)[:4]
+        b'\\x89PNG'
+    """
+
+    def __init__(self, caption, size=128, smooth=True, css_class=None):
+        self.size = size
+        self.smooth = smooth
+        self.image = widgets.Image(format="png", width=size, height=size)
+        if css_class:
+            self.image.add_class(css_class)
+        super().__init__([widgets.HTML(f"<b>{caption}</b>"), self.image])
+
+    def show(self, image):
+        self.image.value = png(image, self.size, self.smooth)
+
+
+class Debouncer:
+    """Run the latest submitted job in a worker thread once ``delay`` seconds pass without a newer one.
+
+    Jobs run one at a time, in submission order; a job superseded before it
+    starts is skipped. :meth:`flush` waits for the latest job (for tests
+    and scripts). Jobs report their own errors.
+
+    Example:
+        >>> results = []
+        >>> debouncer = Debouncer(0.01)
+        >>> for i in range(3):
+        ...     debouncer.submit(lambda i=i: results.append(i))
+        >>> debouncer.flush(); results
+        [2]
+    """
+
+    def __init__(self, delay):
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._running = threading.Lock()
+        self._timer = None
+        self._generation = 0
+
+    def submit(self, job):
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._generation += 1
+            self._timer = threading.Timer(self.delay, self._run, args=(job, self._generation))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def is_current(self, generation):
+        return generation == self._generation
+
+    def _run(self, job, generation):
+        with self._running:
+            if self.is_current(generation):
+                job()
+
+    def flush(self, timeout=30.0):
+        timer = self._timer
+        if timer is not None:
+            timer.join(timeout)
+
+
+class DrivingFrames:
+    """Driving frames ``(T, H, W, 3)`` at the model's size, with their keypoints detected once each, on demand.
+
+    Example:
+        >>> frames = DrivingFrames(engine, video)  # doctest: +SKIP
+        >>> frames.keypoints(3)["value"].shape  # doctest: +SKIP
+        torch.Size([1, 10, 2])
+    """
+
+    def __init__(self, engine, frames):
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 4 or len(frames) == 0:
+            raise InputError(f"driving_frames must be a (T, H, W, 3) array with T >= 1, got shape {frames.shape}")
+        self.engine = engine
+        self.frames = frames
+        self._detected = {}
+
+    def __len__(self):
+        return len(self.frames)
+
+    def keypoints(self, t):
+        """The detected keypoints of frame ``t``: ``value`` ``(1, K, 2)``, ``jacobian`` ``(1, K, 2, 2)``."""
+        if t not in self._detected:
+            self._detected[t] = self.engine.detect(self.frames[t])
+        return self._detected[t]
+
+
+def prepare_engine(model, source, options=None):
+    """An :class:`~fomm_nb.animate.AnimationEngine` with ``source`` ``(H, W, 3)``, at the model's size, encoded."""
+    source = np.asarray(source, dtype=np.float32)
+    size = model.image_size
+    if source.shape[:2] != (size, size):
+        raise InputError(f"the source is {'x'.join(map(str, source.shape[:2]))} but the model works at {size}x{size}: "
+                         f"resize the source and the driving frames with fomm_nb.media.fit_frame(frame, {size})")
+    engine = AnimationEngine(model, batch_size=1, options=options)
+    engine.set_source(source)
+    return engine
+
+
+def timed(function, *args):
+    """``(function(*args), seconds)``."""
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def set_continuous(controls, continuous):
+    """Make sliders report while dragged (fast updates) or only on release (slow ones)."""
+    for control in controls:
+        if control.continuous_update != continuous:
+            control.continuous_update = continuous
+
+
+def image_of(tensor):
+    """The first item of a ``(B, C, H, W)`` tensor as ``(H, W, C)`` numpy."""
+    return tensor[0].detach().float().permute(1, 2, 0).cpu().numpy()
+

@@ -1,0 +1,139 @@
+"""Motion sliders: scrub a driving video and change how its motion reaches the source.
+
+``relative`` blends the two transfer modes of :func:`fomm_nb.motion.normalize_kp`
+(0: the driving keypoints as they are, absolute; 1: only their movement since
+the first frame, relative), ``movement ×`` scales the movement, ``adapt
+movement scale`` matches the keypoints' spread, and each ``freeze k`` holds
+keypoint ``k`` at its first-frame position. With ground-truth frames (the
+procedural faces can render the source identity in the driving pose) the app
+also shows the ground truth, the error image and the mean L1.
+
+Example:
+    >>> from fomm_nb.data import make_video
+    >>> driving = make_video(seed=7, num_frames=32)
+    >>> other = make_video(seed=3, num_frames=1).identity
+    >>> truth = driving.render_as(other)  # the source identity in the driving poses
+    >>> MotionSliders(model, truth[0], driving.frames, ground_truth=truth)  # doctest: +SKIP
+"""
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+
+from ..animate import MotionOptions
+from ..errors import InputError
+from ..plotting import heatmap_image, keypoint_colours, render_keypoints_image
+from .common import SYNC_BUDGET, DrivingFrames, ImagePanel, MessageArea, image_of, prepare_engine, set_continuous, timed
+
+__all__ = ["MotionSliders"]
+
+ERROR_LIMIT = 0.5  # mean absolute error (over channels) shown at full brightness
+
+
+def _hex(colour):
+    return "#" + "".join(f"{int(round(c * 255)):02x}" for c in colour[:3])
+
+
+class MotionSliders(widgets.VBox):
+    """Driving video on a slider, motion-transfer controls, and the result (and its error).
+
+    Args:
+        model: a :class:`~fomm_nb.model.FirstOrderModel`.
+        source: ``(H, W, 3)`` at the model's size.
+        driving_frames: ``(T, H, W, 3)`` at the model's size.
+        ground_truth: optional ``(T, H, W, 3)``: what the result should be.
+        fps: playback rate of the play button.
+        panel_size: side of each picture in pixels.
+
+    After each update: ``kp_norm`` (keypoints given to the generator),
+    ``result`` ``(H, W, 3)`` and, with ground truth, ``l1`` (mean absolute error).
+    """
+
+    def __init__(self, model, source, driving_frames, ground_truth=None, fps=25.0, panel_size=192):
+        self.engine = prepare_engine(model, source)
+        self.driving = DrivingFrames(self.engine, driving_frames)
+        self.engine.kp_driving_initial = self.driving.keypoints(0)
+        self.ground_truth = None if ground_truth is None else np.asarray(ground_truth, dtype=np.float32)
+        if self.ground_truth is not None and self.ground_truth.shape != self.driving.frames.shape:
+            raise InputError(f"ground_truth must match the driving frames {self.driving.frames.shape}, "
+                             f"got {self.ground_truth.shape}")
+        self.kp_norm = None
+        self.result = None
+        self.l1 = None
+        self.messages = MessageArea()
+        self._build(fps, panel_size)
+        super().__init__([self._controls, self._pictures, self.messages])
+        self.add_class("fomm-motion-sliders")
+        self._frame_interval = self.play.interval
+        self.messages.guard(self.refresh)()
+
+    def _build(self, fps, panel_size):
+        last = len(self.driving) - 1
+        self.play = widgets.Play(value=0, min=0, max=last, interval=int(1000 / fps), description="play")
+        self.frame_slider = widgets.IntSlider(0, 0, last, description="frame")
+        widgets.jslink((self.play, "value"), (self.frame_slider, "value"))
+        self.blend_slider = widgets.FloatSlider(1.0, min=0, max=1, step=0.05, description="relative",
+                                                tooltip="0: absolute keypoints, 1: relative movement")
+        self.scale_slider = widgets.FloatSlider(1.0, min=0, max=2, step=0.05, description="movement ×")
+        self.adapt_box = widgets.Checkbox(False, description="adapt movement scale")
+        self.keypoints_box = widgets.Checkbox(True, description="show keypoints")
+        colours = keypoint_colours(self.driving.keypoints(0)["value"].shape[1])
+        self.freeze_buttons = []
+        for k, colour in enumerate(colours):
+            button = widgets.ToggleButton(False, description=f"freeze {k}", tooltip=f"hold keypoint {k} still",
+                                          layout=widgets.Layout(width="80px"))
+            button.style.button_color = _hex(colour)
+            self.freeze_buttons.append(button)
+        for control in (self.frame_slider, self.blend_slider, self.scale_slider, self.adapt_box,
+                        self.keypoints_box, *self.freeze_buttons):
+            control.observe(self.messages.guard(lambda _: self.refresh()), names="value")
+        self._controls = widgets.VBox([
+            widgets.HBox([self.play, self.frame_slider]),
+            widgets.HBox([self.blend_slider, widgets.HTML("<small>0 absolute · 1 relative</small>")]),
+            widgets.HBox([self.scale_slider, self.adapt_box, self.keypoints_box]),
+            widgets.HBox(self.freeze_buttons, layout=widgets.Layout(flex_flow="row wrap")),
+        ])
+        self.panels = {"source": ImagePanel("source", panel_size), "driving": ImagePanel("driving", panel_size),
+                       "result": ImagePanel("result", panel_size, css_class="fomm-sliders-result")}
+        if self.ground_truth is not None:
+            self.panels["truth"] = ImagePanel("ground truth", panel_size)
+            self.panels["error"] = ImagePanel("|result − truth|", panel_size)
+        self.error_label = widgets.HTML()
+        self._pictures = widgets.VBox([widgets.HBox(list(self.panels.values())), self.error_label])
+
+    @property
+    def options(self):
+        """The :class:`~fomm_nb.animate.MotionOptions` the controls describe."""
+        frozen = [button.value for button in self.freeze_buttons]
+        return MotionOptions(adapt_movement_scale=self.adapt_box.value, relative_blend=self.blend_slider.value,
+                             movement_scale=self.scale_slider.value, frozen=frozen if any(frozen) else None)
+
+    def refresh(self):
+        """Animate the current frame with the current options and update the pictures."""
+        seconds = timed(self._update)[1]
+        # slow models update when a slider is let go, and play no faster than they can draw
+        set_continuous([self.frame_slider, self.blend_slider, self.scale_slider], seconds < SYNC_BUDGET)
+        interval = max(self._frame_interval, int(1500 * seconds))
+        if abs(interval - self.play.interval) > 0.25 * self.play.interval:
+            self.play.interval = interval
+
+    @torch.inference_mode()
+    def _update(self):
+        t = self.frame_slider.value
+        engine = self.engine
+        kp_driving = self.driving.keypoints(t)
+        self.kp_norm = self.options.apply(engine.kp_source, kp_driving, engine.kp_driving_initial)
+        prediction = engine.model.generator.animate(engine.encoding, engine.kp_source, self.kp_norm)["prediction"]
+        self.result = image_of(prediction)
+        show = self.keypoints_box.value
+        source, frame = image_of(engine.encoding.image), self.driving.frames[t]
+        self.panels["source"].show(render_keypoints_image(source, engine.kp_source["value"][0], size=256) if show else source)
+        self.panels["driving"].show(render_keypoints_image(frame, kp_driving["value"][0], size=256) if show else frame)
+        self.panels["result"].show(render_keypoints_image(self.result, self.kp_norm["value"][0], size=256) if show
+                                   else self.result)
+        if self.ground_truth is not None:
+            error = np.abs(self.result - self.ground_truth[t]).mean(-1)
+            self.l1 = float(error.mean())
+            self.panels["truth"].show(self.ground_truth[t])
+            self.panels["error"].show(heatmap_image(error, limit=ERROR_LIMIT))
+            self.error_label.value = f"mean L1 error of frame {t}: <b>{self.l1:.4f}</b>"

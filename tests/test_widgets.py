@@ -1,0 +1,288 @@
+"""The notebook apps driven from Python: synthetic ipyevents messages, slider values, button clicks.
+
+The model is the tiny published-layout config (128x128, random weights) with
+its mask layer wired by hand so that keypoint k's mask peaks at driving
+keypoint k: then "the mask follows the dragged keypoint" is a property of
+the explorer's plumbing, not of how well a model was trained.
+"""
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+import torch
+
+from fomm_nb import DownloadError, InputError, load_model, normalize_kp
+from fomm_nb.data.procedural import make_video
+from fomm_nb.media import write_image, write_video
+from fomm_nb.widgets import KeypointExplorer, MotionSliders, TryItApp
+from fomm_nb.widgets.common import MessageArea
+
+from conftest import OFFICIAL
+
+NUM_FRAMES = 3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small convolutions on a shared 2-core machine: one thread is many times faster than two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    model = load_model(OFFICIAL / "tiny-mgif.yaml", device="cpu")
+    network = model.generator.dense_motion_network
+    channels = model.config.num_channels
+    first_input = network.hourglass.out_filters - (network.num_kp + 1) * (channels + 1)  # features = [decoder, input]
+    with torch.no_grad():
+        network.mask.weight.zero_()
+        network.mask.bias.zero_()
+        network.mask.bias[0] = 5.0  # background wins where no keypoint is
+        for motion in range(1, network.num_kp + 1):  # logit = 10 x (driving - source gaussian)
+            network.mask.weight[motion, first_input + motion * (channels + 1), 3, 3] = 10.0
+    return model
+
+
+@pytest.fixture(scope="module")
+def clip(model):
+    size = model.image_size
+    video = make_video(seed=5, num_frames=NUM_FRAMES, size=size)
+    other = make_video(seed=9, num_frames=1).identity
+    return video.frames, video.render_as(other)
+
+
+@pytest.fixture
+def explorer(model, clip):
+    frames, truth = clip
+    return KeypointExplorer(model, truth[0], frames, display_size=128, panel_size=32, sync_prediction=True)
+
+
+def send(explorer, **message):
+    """Deliver ``message`` as the front end would: to the Event widget watching its type."""
+    for event in explorer.mouse_events:
+        if message["type"] in event.watched_events:
+            event._handle_custom_msg(message, [])
+
+
+def display_pixel(explorer, k):
+    return (explorer.editor.value[0, k].numpy() + 1) / 2 * (explorer.display_size - 1)
+
+
+def centre_of_mass(picture):
+    y, x = np.mgrid[0 : picture.shape[0], 0 : picture.shape[1]]
+    return np.array([(picture * x).sum(), (picture * y).sum()]) / picture.sum()
+
+
+def test_drag_moves_the_keypoint_the_mask_and_the_prediction(explorer):
+    k = 2
+    start = display_pixel(explorer, k)
+    mask_before = centre_of_mass(explorer.intermediates["mask"][0, k + 1].numpy())
+    prediction_before = bytes(explorer.prediction_image.value)
+    send(explorer, type="mousedown", dataX=int(round(start[0])) + 1, dataY=int(round(start[1])))
+    assert explorer.selected == k
+    direction = 1 if start[0] < 64 else -1
+    target = np.round(start) + [direction * 40, 0]
+    send(explorer, type="mousemove", dataX=int(target[0]) + 1, dataY=int(target[1]))
+    send(explorer, type="mouseup", dataX=int(target[0]) + 1, dataY=int(target[1]))
+    moved = display_pixel(explorer, k)
+    assert np.abs(moved - (target + (start - np.round(start)))).max() < 1e-3  # the grab offset is kept
+    assert bytes(explorer.prediction_image.value) != prediction_before
+    mask_after = centre_of_mass(explorer.intermediates["mask"][0, k + 1].numpy())
+    assert direction * (mask_after - mask_before)[0] > 2  # mask pixels (32 per side)
+    send(explorer, type="mousemove", dataX=5, dataY=5)  # after mouseup: no drag
+    assert np.allclose(display_pixel(explorer, k), moved)
+    assert explorer.messages.outputs == ()
+
+
+def test_mousedown_selects_the_nearest_keypoint(explorer):
+    points = [display_pixel(explorer, k) for k in range(explorer.editor.num_kp)]
+    for k in (0, 7):
+        send(explorer, type="mousedown", dataX=float(points[k][0]), dataY=float(points[k][1]))
+        assert explorer.selected == k
+        assert explorer.keypoint_menu.value == k
+
+
+def test_wheel_and_sliders_edit_the_selected_jacobian(explorer):
+    base = explorer.editor.kp["jacobian"][0, 4].clone()
+    explorer.select(4)
+    assert not explorer.rotation_slider.disabled
+    send(explorer, type="wheel", deltaY=-100, shiftKey=False)
+    assert explorer.rotation_slider.value == pytest.approx(5.0)
+    send(explorer, type="wheel", deltaY=-100, shiftKey=True)
+    assert explorer.scale_slider.value == pytest.approx(1.1)
+    explorer.shear_slider.value = 0.5
+    angle = np.radians(5.0)
+    rotation = torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], dtype=torch.float32)
+    expected = rotation @ (1.1 * torch.tensor([[1.0, 0.5], [0.0, 1.0]])) @ base
+    assert torch.allclose(explorer.editor.kp["jacobian"][0, 4], expected, atol=1e-5)
+    assert torch.allclose(explorer.kp_norm["jacobian"], explorer._transferred()["jacobian"])
+    explorer.select(1)  # another keypoint: the sliders show its (empty) edit
+    assert (explorer.rotation_slider.value, explorer.scale_slider.value, explorer.shear_slider.value) == (0, 1, 0)
+    assert torch.allclose(explorer.editor.kp["jacobian"][0, 4], expected, atol=1e-5)
+
+
+def test_undo_reset_and_snap(explorer, model, clip):
+    frames, _ = clip
+    detected = explorer.editor.kp["value"].clone()
+    explorer.move_keypoint(0, (0.5, 0.5))
+    explorer.editor.end_gesture()
+    explorer.move_keypoint(0, (-0.5, 0.5))
+    explorer.undo()
+    assert explorer.editor.value[0, 0].tolist() == [0.5, 0.5]
+    explorer.undo()
+    assert torch.equal(explorer.editor.value, detected)
+    explorer.move_keypoint(3, (0.0, 0.0))
+    explorer.edit_jacobian(3, rotation=30)
+    explorer.reset()
+    assert torch.equal(explorer.editor.value, detected)
+    assert np.allclose(explorer.editor.edits[3], (0, 1, 0))
+    explorer.undo()  # the reset itself is undoable
+    assert explorer.editor.value[0, 3].tolist() == [0.0, 0.0]
+    explorer.snap(2)
+    assert explorer.frame_slider.value == 2
+    assert torch.allclose(explorer.editor.kp["value"], explorer.engine.detect(frames[2])["value"])
+    assert torch.allclose(explorer.editor.kp["jacobian"], explorer.engine.detect(frames[2])["jacobian"])
+
+
+def test_background_prediction_arrives_after_a_pause(model, clip):
+    frames, truth = clip
+    explorer = KeypointExplorer(model, truth[0], frames, display_size=128, panel_size=32,
+                                sync_prediction=False, prediction_delay=0.01)
+    explorer.wait_for_prediction()
+    before = bytes(explorer.prediction_image.value)
+    deformed_before = bytes(explorer.panels["deformed"].image.value)
+    explorer.move_keypoint(1, (0.6, -0.6))
+    assert bytes(explorer.panels["deformed"].image.value) != deformed_before  # the cheap panels at once
+    explorer.wait_for_prediction()
+    assert bytes(explorer.prediction_image.value) != before
+    assert "prediction" in explorer.status.value and explorer.messages.outputs == ()
+
+
+def test_explorer_errors_are_messages_not_exceptions(explorer, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(explorer.engine.model.generator, "animate", broken)
+    start = display_pixel(explorer, 0)
+    send(explorer, type="mousedown", dataX=float(start[0]), dataY=float(start[1]))
+    send(explorer, type="mousemove", dataX=10, dataY=10)
+    assert explorer.messages.outputs[0]["text"] == "RuntimeError: out of memory\n"
+    explorer.messages.guard(explorer.move_keypoint)(99, (0, 0))
+    assert "keypoint 99 does not exist" in explorer.messages.outputs[0]["text"]
+
+
+def test_frames_of_the_wrong_size_are_refused_with_a_hint(model):
+    with pytest.raises(InputError, match="fit_frame"):
+        KeypointExplorer(model, np.zeros((64, 64, 3), np.float32), np.zeros((2, 64, 64, 3), np.float32))
+
+
+def test_css_classes_and_descriptions_for_browser_tests(explorer):
+    assert "fomm-explorer-main" in explorer.main_image._dom_classes
+    assert "fomm-explorer-prediction" in explorer.prediction_image._dom_classes
+    controls = [explorer.frame_slider, explorer.keypoint_menu, explorer.rotation_slider, explorer.scale_slider,
+                explorer.shear_slider, explorer.undo_button, explorer.reset_button]
+    assert all(control.description for control in controls)
+
+
+@pytest.fixture
+def sliders(model, clip):
+    frames, truth = clip
+    return MotionSliders(model, truth[0], frames, ground_truth=truth, panel_size=32)
+
+
+def test_relative_blend_ends_are_absolute_and_relative(sliders):
+    engine = sliders.engine
+    sliders.frame_slider.value = 2
+    driving = sliders.driving.keypoints(2)
+    sliders.blend_slider.value = 0.0
+    absolute = normalize_kp(engine.kp_source, driving, engine.kp_driving_initial, use_relative_movement=False)
+    assert torch.allclose(sliders.kp_norm["value"], absolute["value"])
+    sliders.blend_slider.value = 1.0
+    relative = normalize_kp(engine.kp_source, driving, engine.kp_driving_initial)
+    assert torch.allclose(sliders.kp_norm["value"], relative["value"])
+    assert torch.allclose(sliders.kp_norm["jacobian"], relative["jacobian"])
+    sliders.scale_slider.value = 0.0  # no movement: the source's own keypoints
+    assert torch.allclose(sliders.kp_norm["value"], engine.kp_source["value"])
+
+
+def test_frozen_keypoint_stays_at_its_initial_position(sliders):
+    engine = sliders.engine
+    sliders.freeze_buttons[3].value = True
+    sliders.frame_slider.value = 2
+    assert torch.allclose(sliders.kp_norm["value"][0, 3], engine.kp_source["value"][0, 3])  # relative: no movement
+    sliders.blend_slider.value = 0.0
+    assert torch.allclose(sliders.kp_norm["value"][0, 3], engine.kp_driving_initial["value"][0, 3])
+    moving = sliders.driving.keypoints(2)["value"][0, 4]
+    assert torch.allclose(sliders.kp_norm["value"][0, 4], moving)
+
+
+def test_ground_truth_error(sliders, clip):
+    _, truth = clip
+    sliders.frame_slider.value = 1
+    assert sliders.l1 == pytest.approx(np.abs(sliders.result - truth[1]).mean(), rel=1e-5)
+    assert f"{sliders.l1:.4f}" in sliders.error_label.value
+    assert bytes(sliders.panels["error"].image.value)[:4] == b"\x89PNG"
+
+
+def test_ground_truth_must_match_the_driving_frames(model, clip):
+    frames, truth = clip
+    with pytest.raises(InputError, match="ground_truth"):
+        MotionSliders(model, truth[0], frames, ground_truth=truth[:2])
+
+
+def _upload(widget, path):
+    data = path.read_bytes()
+    widget.value = ({"name": path.name, "type": "", "size": len(data), "content": memoryview(data),
+                     "last_modified": datetime.now(timezone.utc)},)
+
+
+def test_try_it_generates_from_uploads(model, clip, tmp_path):
+    frames, truth = clip
+    app = TryItApp(get_model=lambda name: model, models=[("tiny", "tiny")], work_dir=tmp_path / "work")
+    picture, video = tmp_path / "face.png", tmp_path / "clip.mp4"
+    write_image(picture, truth[0])
+    write_video(video, frames, fps=10)
+    _upload(app.source_upload, picture)
+    _upload(app.driving_upload, video)
+    assert app.source_menu.label == "uploaded: face.png" and app.driving_menu.label == "uploaded: clip.mp4"
+    app.motion_toggle.value = False
+    app.generate_button.click()
+    assert app.messages.outputs == ()
+    assert app.result.num_frames == NUM_FRAMES
+    assert app.progress.value == app.progress.max == NUM_FRAMES
+    assert bytes(app.video.value)[4:8] == b"ftyp" and app.video.layout.display is None
+    assert 'download="result.mp4"' in app.download.value
+    assert not app.generate_button.disabled
+
+
+def test_try_it_shows_download_errors_in_the_app(tmp_path):
+    def offline(name):
+        raise DownloadError(f"{name}: could not download vox-cpk.pth.tar (no network)")
+
+    app = TryItApp(get_model=offline, models=[("vox", "vox")], work_dir=tmp_path)
+    app.generate()
+    assert app.messages.outputs[0]["text"] == "vox: could not download vox-cpk.pth.tar (no network)\n"
+    assert not app.generate_button.disabled and app.result is None
+
+
+def test_try_it_gallery_has_the_bundled_samples(tmp_path):
+    app = TryItApp(get_model=lambda name: None, models=[("tiny", "tiny")], work_dir=tmp_path)
+    labels = [label for label, _ in app.source_menu.options]
+    assert labels[0] == "sample face (bundled)" and "astronaut (scikit-image)" in labels
+    app.source_menu.value = dict(app.source_menu.options)["procedural face 1"]
+    assert bytes(app.source_preview.value)[:4] == b"\x89PNG" and app.messages.outputs == ()
+    assert all(control.description for control in (app.source_menu, app.driving_menu, app.model_menu,
+                                                  app.crop_menu, app.motion_toggle, app.generate_button))
+
+
+def test_message_area_reports_user_errors_plainly():
+    area = MessageArea()
+    area.guard(lambda: (_ for _ in ()).throw(InputError("photo.png: not an image")))()
+    assert area.outputs[0]["text"] == "photo.png: not an image\n"
+    area.clear()
+    assert area.outputs == ()
