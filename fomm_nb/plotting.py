@@ -258,20 +258,23 @@ def colour_wheel(size=64):
     return wheel
 
 
-def heatmap_image(heatmap, cmap=None):
+def heatmap_image(heatmap, cmap=None, limit=None):
     """A heatmap ``(h, w)`` as ``(h, w, 3)``: signed maps on a symmetric red-blue scale, others on magma.
+
+    The scale ends at ``limit`` (default: the largest absolute value), e.g. a
+    fixed limit keeps error pictures of different frames comparable.
 
     Example:
         >>> heatmap_image(np.array([[-1.0, 0.0, 1.0]])).shape
         (1, 3, 3)
     """
     heatmap = _array(heatmap, 2, "heatmap")
+    limit = max(np.abs(heatmap).max() if limit is None else limit, 1e-8)
     if heatmap.min() < 0:
-        limit = max(np.abs(heatmap).max(), 1e-8)
         normalised, cmap = (heatmap / limit + 1) / 2, cmap or "RdBu_r"
     else:
-        normalised, cmap = heatmap / max(heatmap.max(), 1e-8), cmap or "magma"
-    return colormaps[cmap](normalised)[..., :3].astype(np.float32)
+        normalised, cmap = heatmap / limit, cmap or "magma"
+    return colormaps[cmap](np.clip(normalised, 0, 1))[..., :3].astype(np.float32)
 
 
 def tile(images, columns=None, border=0, border_colours=None):

@@ -24,11 +24,22 @@ from ..animate import AnimationEngine
 from ..errors import FommError, InputError
 from ..plotting import as_image
 
-__all__ = ["SYNC_BUDGET", "MessageArea", "ImagePanel", "Debouncer", "DrivingFrames", "png", "prepare_engine", "set_continuous", "timed",
-           "image_of"]
+__all__ = [
+    "SYNC_BUDGET",
+    "MessageArea",
+    "ImagePanel",
+    "Debouncer",
+    "DrivingFrames",
+    "encode_image",
+    "prepare_engine",
+    "set_continuous",
+    "timed",
+    "image_of",
+]
 
 _log = logging.getLogger(__name__)
 
+JPEG_QUALITY = 92
 SYNC_BUDGET = 0.1  # seconds: an update faster than this follows sliders and the mouse continuously
 
 
@@ -72,19 +83,22 @@ class MessageArea(widgets.Output):
         return guarded
 
 
-def png(image, size=None, smooth=True):
-    """An image (anything :func:`~fomm_nb.plotting.as_image` takes, or uint8) as PNG bytes, resized to ``size``.
+def encode_image(image, size=None, smooth=True):
+    """An image (anything :func:`~fomm_nb.plotting.as_image` takes, or uint8) as JPEG bytes, resized to ``size``.
+
+    JPEG at quality :data:`JPEG_QUALITY`: some 30 times faster to encode than
+    PNG and smaller on the wire, which counts when a drag updates eight pictures.
 
     Example:
-        >>> png(np.zeros((8, 8, 3), np.uint8), size=16)[:4]
-        b'\\x89PNG'
+        >>> encode_image(np.zeros((8, 8, 3), np.uint8), size=16)[:2]
+        b'\xff\xd8'
     """
     array = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 else (as_image(image) * 255 + 0.5).astype(np.uint8)
     picture = Image.fromarray(array)
     if size is not None and picture.size != (size, size):
         picture = picture.resize((size, size), Image.BILINEAR if smooth else Image.NEAREST)
     buffer = io.BytesIO()
-    picture.save(buffer, format="png", compress_level=1)
+    picture.save(buffer, format="jpeg", quality=JPEG_QUALITY)
     return buffer.getvalue()
 
 
@@ -94,20 +108,20 @@ class ImagePanel(widgets.VBox):
     Example:
         >>> panel = ImagePanel("prediction", size=64)
         >>> panel.show(np.zeros((32, 32, 3), np.float32))
-        >>> bytes(panel.image.value)[:4]
-        b'\\x89PNG'
+        >>> bytes(panel.image.value)[:2]
+        b'\xff\xd8'
     """
 
     def __init__(self, caption, size=128, smooth=True, css_class=None):
         self.size = size
         self.smooth = smooth
-        self.image = widgets.Image(format="png", width=size, height=size)
+        self.image = widgets.Image(format="jpeg", width=size, height=size)
         if css_class:
             self.image.add_class(css_class)
         super().__init__([widgets.HTML(f"<b>{caption}</b>"), self.image])
 
     def show(self, image):
-        self.image.value = png(image, self.size, self.smooth)
+        self.image.value = encode_image(image, self.size, self.smooth)
 
 
 class Debouncer:

@@ -34,8 +34,18 @@ from ipyevents import Event
 from ..errors import InputError
 from ..geometry import resize_flow, warp
 from ..plotting import flow_image, heatmap_image, keypoint_colours, mask_image, render_keypoints_image, tile
-from .common import (SYNC_BUDGET, Debouncer, DrivingFrames, ImagePanel, MessageArea, image_of, png, prepare_engine,
-                     set_continuous, timed)
+from .common import (
+    SYNC_BUDGET,
+    Debouncer,
+    DrivingFrames,
+    ImagePanel,
+    MessageArea,
+    encode_image,
+    image_of,
+    prepare_engine,
+    set_continuous,
+    timed,
+)
 from .keypoint_editor import KeypointEditor
 
 __all__ = ["KeypointExplorer"]
@@ -97,7 +107,7 @@ class KeypointExplorer(widgets.VBox):
 
     def _build(self, panel_size):
         num_kp = self.editor.num_kp
-        self.main_image = widgets.Image(format="png", width=self.display_size, height=self.display_size)
+        self.main_image = widgets.Image(format="jpeg", width=self.display_size, height=self.display_size)
         self.main_image.add_class("fomm-explorer-main")
         self.mouse_events = (
             Event(source=self.main_image, watched_events=["mousedown", "mouseup", "mouseleave", "wheel"],
@@ -161,20 +171,22 @@ class KeypointExplorer(widgets.VBox):
     def _motion(self, kp_norm):
         """The cheap part: dense motion network and the source warped by its motion."""
         encoding = self.engine.encoding
-        out = self.engine.model.generator.dense_motion_network.predict(encoding.motion_image, kp_norm, self.engine.kp_source)
+        out = self._motion_network.predict(encoding.motion_image, kp_norm, self.engine.kp_source)
         out["deformed"] = warp(encoding.image, resize_flow(out["deformation"], encoding.image.shape[2:]))
         return out
 
-    @torch.inference_mode()
     def _predict(self, kp_norm):
         """Everything, prediction included."""
-        return self.engine.model.generator.animate(self.engine.encoding, self.engine.kp_source, kp_norm)
+        return self.engine.animate_keypoints(kp_norm)
 
     @torch.inference_mode()
     def _heatmap_difference(self, kp_norm):
-        network = self.engine.model.generator.dense_motion_network
         size = self.engine.encoding.motion_image.shape[2:]
-        return network.heatmap_difference(size, kp_norm, self.engine.kp_source)
+        return self._motion_network.heatmap_difference(size, kp_norm, self.engine.kp_source)
+
+    @property
+    def _motion_network(self):
+        return self.engine.network.generator.dense_motion_network
 
     # ------------------------------------------------------------ updates
 
@@ -222,7 +234,7 @@ class KeypointExplorer(widgets.VBox):
         jacobian = kp["jacobian"][0] if "jacobian" in kp else None
         picture = render_keypoints_image(self.driving.frames[self.frame], kp["value"][0], jacobian,
                                          selected=self.selected if self.selected >= 0 else None, size=self.display_size)
-        self.main_image.value = png(picture)
+        self.main_image.value = encode_image(picture)
 
     def _show_motion(self, out, kp_norm):
         self.intermediates = {**self.intermediates, **out}

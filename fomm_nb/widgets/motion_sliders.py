@@ -123,8 +123,7 @@ class MotionSliders(widgets.VBox):
         engine = self.engine
         kp_driving = self.driving.keypoints(t)
         self.kp_norm = self.options.apply(engine.kp_source, kp_driving, engine.kp_driving_initial)
-        prediction = engine.model.generator.animate(engine.encoding, engine.kp_source, self.kp_norm)["prediction"]
-        self.result = image_of(prediction)
+        self.result = image_of(engine.animate_keypoints(self.kp_norm, return_intermediates=False))
         show = self.keypoints_box.value
         source, frame = image_of(engine.encoding.image), self.driving.frames[t]
         self.panels["source"].show(render_keypoints_image(source, engine.kp_source["value"][0], size=256) if show else source)

@@ -28,7 +28,7 @@ from ..demo import SAMPLE_DRIVING, SAMPLE_SOURCE
 from ..errors import InputError
 from ..media import open_video, read_image, write_image, write_video
 from ..pipeline import animate_files
-from .common import MessageArea, png
+from .common import MessageArea, encode_image
 
 __all__ = ["TryItApp"]
 
@@ -143,8 +143,8 @@ class TryItApp(widgets.VBox):
         self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.progress = widgets.IntProgress(0, 0, 1, description="frames")
         self.status = widgets.HTML()
-        self.source_preview = widgets.Image(format="png", width=PREVIEW_SIZE, height=PREVIEW_SIZE)
-        self.driving_preview = widgets.Image(format="png", width=PREVIEW_SIZE, height=PREVIEW_SIZE)
+        self.source_preview = widgets.Image(format="jpeg", width=PREVIEW_SIZE, height=PREVIEW_SIZE)
+        self.driving_preview = widgets.Image(format="jpeg", width=PREVIEW_SIZE, height=PREVIEW_SIZE)
         self.video = widgets.Video(format="mp4", autoplay=True, loop=True, controls=True, layout=widgets.Layout(display="none"))
         self.video.add_class("fomm-tryit-result")
         self.download = widgets.HTML()
@@ -187,14 +187,14 @@ class TryItApp(widgets.VBox):
         menu.value = path
 
     def _preview_source(self):
-        self.source_preview.value = png(read_image(self._path(self.source_menu.value)), PREVIEW_SIZE)
+        self.source_preview.value = encode_image(read_image(self._path(self.source_menu.value)), PREVIEW_SIZE)
 
     def _preview_driving(self):
         with open_video(self._path(self.driving_menu.value)) as reader:
             first = next(iter(reader), None)
         if first is None:
             raise InputError(f"{self.driving_menu.label}: the video has no frames")
-        self.driving_preview.value = png(first, PREVIEW_SIZE)
+        self.driving_preview.value = encode_image(first, PREVIEW_SIZE)
 
     def model(self):
         """The chosen model, loaded (and downloaded) once."""
