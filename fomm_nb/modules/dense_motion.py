@@ -41,8 +41,10 @@ def sparse_motions(spatial_size, kp_source, kp_driving):
     identity = make_coordinate_grid(spatial_size, driving_value.dtype, driving_value.device)
     offset = identity[None, None] - driving_value[:, :, None, None, :]  # (B, K, h, w, 2)
     if "jacobian" in kp_driving:
-        jacobian = kp_source["jacobian"] @ inverse_2x2(kp_driving["jacobian"])  # (B, K, 2, 2)
-        offset = torch.einsum("bkij,bkhwj->bkhwi", jacobian, offset)
+        # Coordinates stay float32 under autocast: in bfloat16 they would be off by up to half a pixel.
+        with torch.autocast(driving_value.device.type, enabled=False):
+            jacobian = kp_source["jacobian"] @ inverse_2x2(kp_driving["jacobian"])  # (B, K, 2, 2)
+            offset = torch.einsum("bkij,bkhwj->bkhwi", jacobian, offset)
     driving_to_source = offset + kp_source["value"][:, :, None, None, :]
     background = identity.expand(batch, 1, *identity.shape)
     return torch.cat([background, driving_to_source], dim=1)
@@ -136,7 +138,7 @@ class DenseMotionNetwork(nn.Module):
         net_input = torch.cat([heatmaps.unsqueeze(2), sparse_deformed], dim=2)
         features = self.hourglass(net_input.view(batch, -1, *spatial_size))
 
-        mask = F.softmax(self.mask(features), dim=1)  # (B, K+1, h, w)
+        mask = F.softmax(self.mask(features).float(), dim=1)  # (B, K+1, h, w), float32: it weighs coordinates
         deformation = (mask.unsqueeze(-1) * motions).sum(dim=1)  # (B, h, w, 2)
         out = {"sparse_deformed": sparse_deformed, "mask": mask, "deformation": deformation}
         if self.occlusion is not None:
