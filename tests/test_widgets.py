@@ -23,15 +23,6 @@ from conftest import OFFICIAL
 NUM_FRAMES = 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions on a shared 2-core machine: one thread is many times faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
@@ -241,7 +232,16 @@ def _upload(widget, path):
                      "last_modified": datetime.now(timezone.utc)},)
 
 
-def test_try_it_generates_from_uploads(model, clip, tmp_path):
+@pytest.fixture
+def one_thread():
+    """animate_files runs on torch's thread setting: one thread is faster on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_try_it_generates_from_uploads(model, clip, tmp_path, one_thread):
     frames, truth = clip
     app = TryItApp(get_model=lambda name: model, models=[("tiny", "tiny")], work_dir=tmp_path / "work")
     picture, video = tmp_path / "face.png", tmp_path / "clip.mp4"

@@ -26,6 +26,7 @@ from ..plotting import as_image
 
 __all__ = [
     "SYNC_BUDGET",
+    "INTERACTIVE_THREADS",
     "MessageArea",
     "ImagePanel",
     "Debouncer",
@@ -41,6 +42,10 @@ _log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 92
 SYNC_BUDGET = 0.1  # seconds: an update faster than this follows sliders and the mouse continuously
+# Torch threads for the apps' updates. Small convolutions gain little from a
+# second thread, and lose many times over when another process (a training
+# job) keeps a core busy: a drag took 70 ms with one thread, 700 ms with two.
+INTERACTIVE_THREADS = 1
 
 
 class MessageArea(widgets.Output):
@@ -118,7 +123,9 @@ class ImagePanel(widgets.VBox):
         self.image = widgets.Image(format="jpeg", width=size, height=size)
         if css_class:
             self.image.add_class(css_class)
-        super().__init__([widgets.HTML(f"<b>{caption}</b>"), self.image])
+        title = widgets.HTML(f"<b>{caption}</b>", layout=widgets.Layout(width=f"{size}px", overflow="hidden"))
+        title.add_class("fomm-caption")
+        super().__init__([title, self.image])
 
     def show(self, image):
         self.image.value = encode_image(image, self.size, self.smooth)
@@ -197,14 +204,14 @@ class DrivingFrames:
         return self._detected[t]
 
 
-def prepare_engine(model, source, options=None):
+def prepare_engine(model, source, options=None, num_threads=INTERACTIVE_THREADS):
     """An :class:`~fomm_nb.animate.AnimationEngine` with ``source`` ``(H, W, 3)``, at the model's size, encoded."""
     source = np.asarray(source, dtype=np.float32)
     size = model.image_size
     if source.shape[:2] != (size, size):
         raise InputError(f"the source is {'x'.join(map(str, source.shape[:2]))} but the model works at {size}x{size}: "
                          f"resize the source and the driving frames with fomm_nb.media.fit_frame(frame, {size})")
-    engine = AnimationEngine(model, batch_size=1, options=options)
+    engine = AnimationEngine(model, batch_size=1, options=options, num_threads=num_threads)
     engine.set_source(source)
     return engine
 

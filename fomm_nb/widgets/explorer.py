@@ -31,10 +31,12 @@ import torch
 import traitlets
 from ipyevents import Event
 
+from ..animate import _threads
 from ..errors import InputError
 from ..geometry import resize_flow, warp
 from ..plotting import flow_image, heatmap_image, keypoint_colours, mask_image, render_keypoints_image, tile
 from .common import (
+    INTERACTIVE_THREADS,
     SYNC_BUDGET,
     Debouncer,
     DrivingFrames,
@@ -71,6 +73,7 @@ class KeypointExplorer(widgets.VBox):
             last prediction took (under :data:`~fomm_nb.widgets.common.SYNC_BUDGET`: live).
         prediction_delay: the pause, in seconds, before a background prediction
             (at least twice the interval of the throttled mouse moves).
+        num_threads: torch threads for the updates (None: torch's setting).
 
     Traits: ``selected`` (keypoint index, -1 for none) and ``frame``.
     Attributes after each update: ``kp_norm`` (the keypoints given to the
@@ -81,10 +84,10 @@ class KeypointExplorer(widgets.VBox):
     frame = traitlets.Int(0)
 
     def __init__(self, model, source, driving_frames, options=None, display_size=320, panel_size=128,
-                 sync_prediction=None, prediction_delay=0.15):
+                 sync_prediction=None, prediction_delay=0.15, num_threads=INTERACTIVE_THREADS):
         if model.generator.dense_motion_network is None:
             raise InputError("the explorer needs a model with a dense motion network (masks, sparse motions)")
-        self.engine = prepare_engine(model, source, options)
+        self.engine = prepare_engine(model, source, options, num_threads)
         self.driving = DrivingFrames(self.engine, driving_frames)
         self.engine.kp_driving_initial = self.driving.keypoints(0)
         self.editor = KeypointEditor(self.driving.keypoints(0))
@@ -143,7 +146,7 @@ class KeypointExplorer(widgets.VBox):
 
         self.panels = {
             "source": ImagePanel("source", panel_size),
-            "heatmaps": ImagePanel("gaussians: driving − source", panel_size),
+            "heatmaps": ImagePanel("gaussians D − S", panel_size),
             "masks": ImagePanel("masks", panel_size, smooth=False),
             "flow": ImagePanel("dense motion", panel_size),
             "occlusion": ImagePanel("occlusion map", panel_size),
@@ -171,8 +174,9 @@ class KeypointExplorer(widgets.VBox):
     def _motion(self, kp_norm):
         """The cheap part: dense motion network and the source warped by its motion."""
         encoding = self.engine.encoding
-        out = self._motion_network.predict(encoding.motion_image, kp_norm, self.engine.kp_source)
-        out["deformed"] = warp(encoding.image, resize_flow(out["deformation"], encoding.image.shape[2:]))
+        with _threads(self.engine.num_threads):
+            out = self._motion_network.predict(encoding.motion_image, kp_norm, self.engine.kp_source)
+            out["deformed"] = warp(encoding.image, resize_flow(out["deformation"], encoding.image.shape[2:]))
         return out
 
     def _predict(self, kp_norm):
@@ -182,7 +186,8 @@ class KeypointExplorer(widgets.VBox):
     @torch.inference_mode()
     def _heatmap_difference(self, kp_norm):
         size = self.engine.encoding.motion_image.shape[2:]
-        return self._motion_network.heatmap_difference(size, kp_norm, self.engine.kp_source)
+        with _threads(self.engine.num_threads):
+            return self._motion_network.heatmap_difference(size, kp_norm, self.engine.kp_source)
 
     @property
     def _motion_network(self):

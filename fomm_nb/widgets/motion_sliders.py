@@ -23,7 +23,17 @@ import torch
 from ..animate import MotionOptions
 from ..errors import InputError
 from ..plotting import heatmap_image, keypoint_colours, render_keypoints_image
-from .common import SYNC_BUDGET, DrivingFrames, ImagePanel, MessageArea, image_of, prepare_engine, set_continuous, timed
+from .common import (
+    INTERACTIVE_THREADS,
+    SYNC_BUDGET,
+    DrivingFrames,
+    ImagePanel,
+    MessageArea,
+    image_of,
+    prepare_engine,
+    set_continuous,
+    timed,
+)
 
 __all__ = ["MotionSliders"]
 
@@ -44,13 +54,15 @@ class MotionSliders(widgets.VBox):
         ground_truth: optional ``(T, H, W, 3)``: what the result should be.
         fps: playback rate of the play button.
         panel_size: side of each picture in pixels.
+        num_threads: torch threads for the updates (None: torch's setting).
 
     After each update: ``kp_norm`` (keypoints given to the generator),
     ``result`` ``(H, W, 3)`` and, with ground truth, ``l1`` (mean absolute error).
     """
 
-    def __init__(self, model, source, driving_frames, ground_truth=None, fps=25.0, panel_size=192):
-        self.engine = prepare_engine(model, source)
+    def __init__(self, model, source, driving_frames, ground_truth=None, fps=25.0, panel_size=192,
+                 num_threads=INTERACTIVE_THREADS):
+        self.engine = prepare_engine(model, source, num_threads=num_threads)
         self.driving = DrivingFrames(self.engine, driving_frames)
         self.engine.kp_driving_initial = self.driving.keypoints(0)
         self.ground_truth = None if ground_truth is None else np.asarray(ground_truth, dtype=np.float32)
