@@ -1,0 +1,116 @@
+"""ONNX export of the keypoint detector and the generator, for deployment.
+
+Two graphs with the published call conventions, keypoint dicts flattened
+into named tensors:
+
+* ``kp_detector.onnx``: ``image`` ``(B, C, H, W)`` -> ``kp_value`` ``(B, K, 2)``,
+  ``kp_jacobian`` ``(B, K, 2, 2)`` (without Jacobians: ``kp_value`` only).
+* ``generator.onnx``: ``source`` ``(1, C, H, W)``, ``kp_source_value``,
+  ``kp_source_jacobian`` (batch 1), ``kp_driving_value``,
+  ``kp_driving_jacobian`` (batch ``B``) -> ``prediction`` ``(B, C, H, W)``.
+  Motion transfer (:func:`fomm_nb.motion.normalize_kp`) happens before:
+  pass the normalised driving keypoints.
+
+The batch axes are dynamic; the image size is fixed at export (the
+model's, or ``image_size``). ``grid_sample``
+needs opset 16 or later. The graphs come from the model as published (ONNX
+Runtime folds BatchNorm itself), with the legacy TorchScript exporter, which
+needs no package beyond ``onnx``.
+
+Example:
+    >>> from fomm_nb.checkpoints import load_model
+    >>> model = load_model("tests/fixtures/official/tiny-vox.yaml", device="cpu")
+    >>> paths = export_onnx(model, "exported")  # doctest: +SKIP
+    >>> [path.name for path in paths]  # doctest: +SKIP
+    ['kp_detector.onnx', 'generator.onnx']
+"""
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["export_onnx", "export_keypoint_detector", "export_generator", "ONNX_OPSET"]
+
+#: The opset of the exported graphs (``GridSample`` needs 16).
+ONNX_OPSET = 17
+
+
+class _KeypointGraph(nn.Module):
+    """The keypoint detector with tensor outputs instead of a dict."""
+
+    def __init__(self, kp_detector):
+        super().__init__()
+        self.kp_detector = kp_detector
+
+    def forward(self, image):
+        kp = self.kp_detector(image)
+        return (kp["value"], kp["jacobian"]) if "jacobian" in kp else kp["value"]
+
+
+class _GeneratorGraph(nn.Module):
+    """The generator with keypoint tensors in and the prediction out."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, source, *keypoints):
+        half = len(keypoints) // 2
+        names = ("value", "jacobian")[:half]
+        kp_source, kp_driving = dict(zip(names, keypoints[:half])), dict(zip(names, keypoints[half:]))
+        return self.generator(source, kp_driving=kp_driving, kp_source=kp_source)["prediction"]
+
+
+def _export(graph, inputs, path, input_names, output_names, dynamic_axes, opset):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
+        torch.onnx.export(
+            graph.eval(),
+            inputs,
+            str(path),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+    return path
+
+
+def _example_image(model, batch, image_size):
+    size = image_size or model.image_size
+    return torch.rand(batch, model.config.num_channels, size, size, device=model.device)
+
+
+def export_keypoint_detector(model, path, image_size=None, opset=ONNX_OPSET):
+    """Write ``model``'s keypoint detector to ``path`` (``.onnx``); returns the path."""
+    jacobian = model.config.estimate_jacobian
+    outputs = ["kp_value", "kp_jacobian"] if jacobian else ["kp_value"]
+    axes = {name: {0: "batch"} for name in ["image", *outputs]}
+    return _export(_KeypointGraph(model.kp_detector), (_example_image(model, 2, image_size),), path, ["image"], outputs, axes, opset)
+
+
+def export_generator(model, path, image_size=None, opset=ONNX_OPSET):
+    """Write ``model``'s generator to ``path`` (``.onnx``); returns the path."""
+    source = _example_image(model, 1, image_size)
+    with torch.no_grad():
+        kp_source = model.kp_detector(source)
+        kp_driving = model.kp_detector(_example_image(model, 2, image_size))
+    names = [key for key in ("value", "jacobian") if key in kp_source]
+    inputs = (source, *(kp_source[key] for key in names), *(kp_driving[key] for key in names))
+    input_names = ["source", *(f"kp_source_{key}" for key in names), *(f"kp_driving_{key}" for key in names)]
+    axes = {name: {0: "batch"} for name in [*(f"kp_driving_{key}" for key in names), "prediction"]}
+    return _export(_GeneratorGraph(model.generator), inputs, path, input_names, ["prediction"], axes, opset)
+
+
+def export_onnx(model, directory, image_size=None, opset=ONNX_OPSET):
+    """Write ``kp_detector.onnx`` and ``generator.onnx`` into ``directory``; returns their paths."""
+    directory = Path(directory)
+    return [
+        export_keypoint_detector(model, directory / "kp_detector.onnx", image_size, opset),
+        export_generator(model, directory / "generator.onnx", image_size, opset),
+    ]
