@@ -185,7 +185,8 @@ def render_keypoints_image(image, kp, jacobian=None, selected=None, colours=None
         picture = picture.resize((width, height), Image.BILINEAR)
     width, height = picture.size
     kp = _array(kp, 2, "kp")
-    colours = [tuple(int(round(c * 255)) for c in colour) for colour in (keypoint_colours(len(kp)) if colours is None else colours)]
+    colours = keypoint_colours(len(kp)) if colours is None else colours
+    colours = [tuple(int(round(c * 255)) for c in colour) for colour in colours]
     draw = ImageDraw.Draw(picture)
     line = max(1, round(min(width, height) / 128))
     if jacobian is not None:
@@ -360,7 +361,9 @@ def plot_keypoints(image, kp, jacobian=None, ax=None, colours=None, radius=GLYPH
 
 
 def keypoint_figure(images, kp_values, kp_jacobians=None, titles=None, panel_size=2.2):
-    """One :func:`plot_keypoints` panel per image: images ``(N, H, W, 3)``, keypoints ``(N, K, 2)``, Jacobians ``(N, K, 2, 2)``.
+    """One :func:`plot_keypoints` panel per image.
+
+    Images ``(N, H, W, 3)``, keypoints ``(N, K, 2)``, Jacobians ``(N, K, 2, 2)`` or None.
 
     Example:
         >>> len(keypoint_figure([np.zeros((64, 64, 3))] * 2, np.zeros((2, 10, 2))).axes)
@@ -486,7 +489,8 @@ def plot_flow(deformation, image=None, step=None, max_magnitude=None):
     y, x = np.mgrid[0:height:step, 0:width:step]
     if image is not None:
         arrows.imshow(np.asarray(Image.fromarray(_uint8(image)).resize((width, height))) / 255)
-    arrows.quiver(x, y, moved[::step, ::step, 0], moved[::step, ::step, 1], angles="xy", scale_units="xy", scale=1, color="red")
+    arrows.quiver(x, y, moved[::step, ::step, 0], moved[::step, ::step, 1],
+                  angles="xy", scale_units="xy", scale=1, color="red")
     arrows.set_xlim(-0.5, width - 0.5)
     arrows.set_ylim(height - 0.5, -0.5)
     arrows.set_title("where each pixel samples the source", fontsize=9)

@@ -68,7 +68,8 @@ def test_plot_keypoints_draws_one_marker_and_one_glyph_per_keypoint(kp):
 
 def test_keypoint_figure_has_a_panel_per_image(kp):
     value, jacobian = kp
-    figure = keypoint_figure([np.zeros((32, 32, 3))] * 3, value.expand(3, K, 2), jacobian.expand(3, K, 2, 2), titles="abc")
+    images = [np.zeros((32, 32, 3))] * 3
+    figure = keypoint_figure(images, value.expand(3, K, 2), jacobian.expand(3, K, 2, 2), titles="abc")
     assert [ax.get_title() for ax in figure.axes] == ["a", "b", "c"]
 
 

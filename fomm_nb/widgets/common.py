@@ -98,8 +98,9 @@ def encode_image(image, size=None, smooth=True):
         >>> encode_image(np.zeros((8, 8, 3), np.uint8), size=16)[:2]
         b'\xff\xd8'
     """
-    array = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 else (as_image(image) * 255 + 0.5).astype(np.uint8)
-    picture = Image.fromarray(array)
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8):
+        image = (as_image(image) * 255 + 0.5).astype(np.uint8)
+    picture = Image.fromarray(image)
     if size is not None and picture.size != (size, size):
         picture = picture.resize((size, size), Image.BILINEAR if smooth else Image.NEAREST)
     buffer = io.BytesIO()

@@ -8,7 +8,8 @@ it. The edited driving keypoints go through the motion transfer (relative by
 default) to the dense motion network and the generator, and the panels show
 the gaussian differences, the source warped by each sparse motion, the masks
 that blend them, the dense motion, the occlusion map, the warped source and
-the prediction.
+the prediction (:meth:`~fomm_nb.animate.AnimationEngine.animate_keypoints`:
+the source stays encoded, only the keypoints change).
 
 Responsiveness: the dense motion network is cheap (a few ms at 64x64, ~0.2 s
 at 256x256 on a CPU core) and runs at every mouse move; when the whole
@@ -34,7 +35,15 @@ from ipyevents import Event
 from ..animate import _threads
 from ..errors import InputError
 from ..geometry import resize_flow, warp
-from ..plotting import flow_image, heatmap_image, keypoint_colours, mask_image, render_keypoints_image, tile
+from ..plotting import (
+    BACKGROUND_COLOUR,
+    flow_image,
+    heatmap_image,
+    keypoint_colours,
+    mask_image,
+    render_keypoints_image,
+    tile,
+)
 from .common import (
     INTERACTIVE_THREADS,
     SYNC_BUDGET,
@@ -129,7 +138,9 @@ class KeypointExplorer(widgets.VBox):
         self.rotation_slider = widgets.FloatSlider(0, min=-180, max=180, step=1, description="rotate (°)")
         self.scale_slider = widgets.FloatLogSlider(1, base=2, min=-2, max=2, step=0.05, description="scale")
         self.shear_slider = widgets.FloatSlider(0, min=-1, max=1, step=0.02, description="shear")
-        for name, slider in (("rotation", self.rotation_slider), ("scale", self.scale_slider), ("shear", self.shear_slider)):
+        self._jacobian_sliders = {"rotation": self.rotation_slider, "scale": self.scale_slider,
+                                  "shear": self.shear_slider}
+        for name, slider in self._jacobian_sliders.items():
             slider.observe(self.messages.guard(functools.partial(self._on_jacobian_slider, name)), names="value")
             slider.disabled = True
         self.undo_button = widgets.Button(description="Undo", icon="undo", tooltip="undo the last edit")
@@ -252,8 +263,8 @@ class KeypointExplorer(widgets.VBox):
         self.panels["deformed"].show(image_of(out["deformed"]))
         warped = out["sparse_deformed"][0].permute(0, 2, 3, 1).cpu().numpy()  # (K + 1, h, w, C)
         border = max(1, warped.shape[1] // 16)
-        frames = np.concatenate([[[0.2, 0.2, 0.2]], self._colours])
-        self.panels["sparse"].show(tile(np.clip(warped, 0, 1), border=border, border_colours=frames))
+        border_colours = np.concatenate([[BACKGROUND_COLOUR], self._colours])
+        self.panels["sparse"].show(tile(np.clip(warped, 0, 1), border=border, border_colours=border_colours))
 
     def _show_prediction(self, out, seconds):
         self._prediction_seconds = seconds
@@ -322,7 +333,7 @@ class KeypointExplorer(widgets.VBox):
         rotation, scale, shear = self.editor.edits[self.selected] if active else (0.0, 1.0, 0.0)
         self._syncing_sliders = True
         try:
-            for slider, value in ((self.rotation_slider, rotation), (self.scale_slider, scale), (self.shear_slider, shear)):
+            for slider, value in zip(self._jacobian_sliders.values(), (rotation, scale, shear)):
                 slider.value = float(value)
                 slider.disabled = not active
         finally:
@@ -343,7 +354,11 @@ class KeypointExplorer(widgets.VBox):
         return (np.asarray(value, dtype=np.float32) + 1) / 2 * (self.display_size - 1)
 
     def handle_event(self, event):
-        """React to one ipyevents message (``type``, ``dataX``/``dataY`` in display pixels, ``deltaY``, ``shiftKey``)."""
+        """React to one ipyevents message.
+
+        It holds ``type``; ``dataX``, ``dataY`` (display pixels) for mouse
+        buttons and moves; ``deltaY`` (or ``deltaX``) and ``shiftKey`` for the wheel.
+        """
         kind = event.get("type")
         if kind == "mousedown":
             press = np.array([event["dataX"], event["dataY"]], dtype=np.float32)
@@ -364,4 +379,5 @@ class KeypointExplorer(widgets.VBox):
             if event.get("shiftKey"):
                 self.edit_jacobian(self.selected, scale=float(np.clip(scale * WHEEL_SCALE**notches, 0.25, 4)))
             else:
-                self.edit_jacobian(self.selected, rotation=float((rotation + WHEEL_DEGREES * notches + 180) % 360 - 180))
+                turned = (rotation + WHEEL_DEGREES * notches + 180) % 360 - 180
+                self.edit_jacobian(self.selected, rotation=float(turned))

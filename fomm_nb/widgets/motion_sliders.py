@@ -136,12 +136,12 @@ class MotionSliders(widgets.VBox):
         kp_driving = self.driving.keypoints(t)
         self.kp_norm = self.options.apply(engine.kp_source, kp_driving, engine.kp_driving_initial)
         self.result = image_of(engine.animate_keypoints(self.kp_norm, return_intermediates=False))
-        show = self.keypoints_box.value
-        source, frame = image_of(engine.encoding.image), self.driving.frames[t]
-        self.panels["source"].show(render_keypoints_image(source, engine.kp_source["value"][0], size=256) if show else source)
-        self.panels["driving"].show(render_keypoints_image(frame, kp_driving["value"][0], size=256) if show else frame)
-        self.panels["result"].show(render_keypoints_image(self.result, self.kp_norm["value"][0], size=256) if show
-                                   else self.result)
+        pictures = {"source": (image_of(engine.encoding.image), engine.kp_source),
+                    "driving": (self.driving.frames[t], kp_driving), "result": (self.result, self.kp_norm)}
+        for name, (image, kp) in pictures.items():
+            if self.keypoints_box.value:
+                image = render_keypoints_image(image, kp["value"][0], size=2 * self.panels[name].size)
+            self.panels[name].show(image)
         if self.ground_truth is not None:
             error = np.abs(self.result - self.ground_truth[t]).mean(-1)
             self.l1 = float(error.mean())

@@ -15,6 +15,7 @@ Example:
 """
 
 import base64
+import functools
 import re
 import tempfile
 import time
@@ -145,13 +146,14 @@ class TryItApp(widgets.VBox):
         self.status = widgets.HTML()
         self.source_preview = widgets.Image(format="jpeg", width=PREVIEW_SIZE, height=PREVIEW_SIZE)
         self.driving_preview = widgets.Image(format="jpeg", width=PREVIEW_SIZE, height=PREVIEW_SIZE)
-        self.video = widgets.Video(format="mp4", autoplay=True, loop=True, controls=True, layout=widgets.Layout(display="none"))
+        self.video = widgets.Video(format="mp4", autoplay=True, loop=True, controls=True,
+                                   layout=widgets.Layout(display="none"))
         self.video.add_class("fomm-tryit-result")
         self.download = widgets.HTML()
 
         guard = self.messages.guard
-        self.source_upload.observe(guard(lambda _: self._take_upload(self.source_upload, self.source_menu)), names="value")
-        self.driving_upload.observe(guard(lambda _: self._take_upload(self.driving_upload, self.driving_menu)), names="value")
+        for upload, menu in ((self.source_upload, self.source_menu), (self.driving_upload, self.driving_menu)):
+            upload.observe(guard(functools.partial(self._take_upload, upload, menu)), names="value")
         self.source_menu.observe(guard(lambda _: self._preview_source()), names="value")
         self.driving_menu.observe(guard(lambda _: self._preview_driving()), names="value")
         self.generate_button.on_click(lambda _: self.generate())
@@ -173,8 +175,8 @@ class TryItApp(widgets.VBox):
         """A menu value as a file path (gallery items are written on first use)."""
         return choice if isinstance(choice, Path) else choice(self.work_dir)
 
-    def _take_upload(self, upload, menu):
-        """Save the uploaded file and select it in ``menu``."""
+    def _take_upload(self, upload, menu, change=None):
+        """Save the file just uploaded with ``upload`` and select it in ``menu``."""
         if not upload.value:
             return
         item = upload.value[-1]
