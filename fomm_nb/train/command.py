@@ -1,16 +1,21 @@
 """``fomm-nb train``: train a model on procedural faces or a folder of videos.
 
     fomm-nb train --config checkpoints/fomm-nb-faces.yaml --data procedural --out runs/faces
+    fomm-nb train ... --resume                      # continue OUT/checkpoint.pth.tar
+    fomm-nb train --config vox --data DIR --out runs/vox --finetune vox-cpk.pth.tar
+    torchrun --nproc_per_node 2 -m fomm_nb.cli train ...   # data parallel (gloo on CPU)
 
-Re-running the same command resumes from ``OUT/checkpoint.pth.tar``.
+A run folder holds ``log.csv``, ``checkpoint.pth.tar`` (published layout,
+resumable), ``model.pth.tar`` (inference checkpoint) and ``vis/``.
 """
+
+from pathlib import Path
 
 import torch
 
-from ..checkpoints import load_model
 from ..config import load_config
 from ..errors import InputError
-from ..model import build_model
+from .distributed import init_distributed, is_main_process
 from .trainer import Trainer, TrainSettings
 
 
@@ -19,7 +24,8 @@ def add_arguments(parser):
     parser.add_argument("--data", default="procedural", help="'procedural' or a folder with train/ and test/")
     parser.add_argument("--out", required=True, help="run folder: log.csv, checkpoint.pth.tar, model.pth.tar, vis/")
     parser.add_argument("--steps", type=int, help="total steps (default: the config's train_params.num_steps)")
-    parser.add_argument("--batch-size", type=int, help="override the config's batch size")
+    parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its checkpoint")
+    parser.add_argument("--batch-size", type=int, help="override the config's batch size (per process)")
     parser.add_argument("--finetune", help="start from this checkpoint's weights (fresh optimisers)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--log-every", type=int, default=10, help="steps between rows of log.csv")
@@ -53,18 +59,34 @@ def _monitor_batch(data, size, count=16):
     return batch
 
 
+def _model(config, finetune, with_discriminator):
+    if finetune:
+        from ..checkpoints import load_model
+
+        return load_model(config, finetune, device="cpu", with_discriminator=with_discriminator)
+    from ..model import build_model
+
+    return build_model(config, with_discriminator=with_discriminator)
+
+
 def run(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_config(args.config)
-    model = load_model(config, args.finetune, device="cpu") if args.finetune else build_model(config)
     settings = TrainSettings.from_config(config)
     if args.batch_size:
         settings.batch_size = args.batch_size
     steps = args.steps or config.train_params.get("num_steps")
     if not steps:
         raise InputError(f"{args.config}: give --steps (the config has no train_params.num_steps)")
-    Trainer(model, settings).fit(
+    checkpoint = Path(args.out) / "checkpoint.pth.tar"
+    if checkpoint.exists() and not args.resume:
+        raise InputError(f"{checkpoint} exists: pass --resume to continue that run, or choose another --out")
+    if args.resume and not checkpoint.exists():
+        raise InputError(f"--resume: {checkpoint} does not exist; leave out --resume to start a new run")
+    device = init_distributed()
+    model = _model(config, None if args.resume else args.finetune, settings.uses_discriminator)
+    Trainer(model, settings, device).fit(
         _dataset(args.data, config.image_size),
         steps=steps,
         out_dir=args.out,
@@ -73,4 +95,5 @@ def run(args):
         visualise_every=args.visualise_every,
         monitor_batch=_monitor_batch(args.data, config.image_size),
     )
-    print(f"trained {steps} steps; inference checkpoint: {args.out}/model.pth.tar")
+    if is_main_process():
+        print(f"trained {steps} steps; inference checkpoint: {args.out}/model.pth.tar")

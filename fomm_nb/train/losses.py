@@ -1,11 +1,12 @@
 """Training losses: image-pyramid reconstruction and keypoint equivariance (paper, section 3.4).
 
-The published models use VGG-19 perceptual features for reconstruction; its
-ImageNet weights cannot be downloaded here, so the default is
-:class:`PyramidL1` — L1 on the image and on its horizontal and vertical
-gradients at every pyramid scale (the gradients keep edges sharp, a part of
-what perceptual features reward). A perceptual network can be plugged in
-through :class:`ReconstructionLoss`'s ``features`` argument.
+The published models use VGG-19 perceptual features for reconstruction
+(:mod:`fomm_nb.train.perceptual`); its ImageNet weights cannot be downloaded
+here, so without a local copy :func:`reconstruction_loss` gives the documented
+substitute, :class:`PyramidL1` — L1 on the image and on its horizontal and
+vertical gradients at every pyramid scale (the coarse scales reach motions
+larger than an edge's width; the gradients keep edges sharp, a part of what
+perceptual features reward).
 
 Example:
     >>> loss = PyramidL1(scales=(1, 0.5))
@@ -40,12 +41,13 @@ def _gradients(image):
 
 
 class PyramidL1(nn.Module):
-    """Mean over scales of L1(image) + L1(image gradients)."""
+    """``weight`` times the mean over scales of L1(image) + L1(image gradients); images ``(B, C, H, W)``."""
 
-    def __init__(self, scales=(1, 0.5, 0.25), gradient_weight=1.0):
+    def __init__(self, scales=(1, 0.5, 0.25), gradient_weight=1.0, weight=1.0):
         super().__init__()
         self.pyramid = ImagePyramid(scales)
         self.gradient_weight = gradient_weight
+        self.weight = weight
 
     def forward(self, prediction, target):
         total = 0.0
@@ -54,7 +56,29 @@ class PyramidL1(nn.Module):
             total = total + F.l1_loss(predicted[scale], real[scale])
             for grad_p, grad_t in zip(_gradients(predicted[scale]), _gradients(real[scale])):
                 total = total + self.gradient_weight * F.l1_loss(grad_p, grad_t)
-        return total / len(self.pyramid.scales)
+        return self.weight * total / len(self.pyramid.scales)
+
+
+def reconstruction_loss(scales, l1_weight=10.0, perceptual_weights=(10, 10, 10, 10, 10), vgg19_weights="auto"):
+    """The reconstruction loss module: VGG-19 perceptual where its weights are local, else :class:`PyramidL1`.
+
+    ``vgg19_weights`` is a file, ``"auto"`` (search, see
+    :func:`~fomm_nb.train.perceptual.find_vgg19_weights`) or ``None`` (never
+    perceptual). Returns ``(module, name)``, ``name`` being ``"perceptual"`` or
+    ``"pyramid_l1"``; ``module(prediction, target)`` is the weighted loss.
+
+    Example:
+        >>> _, name = reconstruction_loss((1, 0.5), vgg19_weights=None)
+        >>> name
+        'pyramid_l1'
+    """
+    from .perceptual import PerceptualPyramid, Vgg19Features, find_vgg19_weights
+
+    if vgg19_weights == "auto":
+        vgg19_weights = find_vgg19_weights()
+    if vgg19_weights is not None and any(perceptual_weights):
+        return PerceptualPyramid(Vgg19Features(vgg19_weights), scales, perceptual_weights), "perceptual"
+    return PyramidL1(scales, weight=l1_weight), "pyramid_l1"
 
 
 def keypoint_separation_loss(kp, sigma=0.1):
@@ -77,12 +101,16 @@ def keypoint_separation_loss(kp, sigma=0.1):
 
 
 def equivariance_value_loss(kp_driving, kp_transformed, transform):
-    """``|p_D - T(p_{T^-1 D})|``: keypoints of the warped frame, mapped back, match the frame's."""
+    """``|p_D - T(p_{T^-1 D})|``: keypoints of the warped frame, mapped back, match the frame's.
+
+    ``kp_driving`` holds the frame's keypoints, ``kp_transformed`` those of
+    ``transform.warp_image(frame)``; values ``(B, K, 2)``. Returns a scalar.
+    """
     return (kp_driving["value"] - transform.warp_coordinates(kp_transformed["value"])).abs().mean()
 
 
 def equivariance_jacobian_loss(kp_driving, kp_transformed, transform):
-    """``|I - J_D^-1 (dT J_{T^-1 D})|``: the same for the local affine maps."""
+    """``|I - J_D^-1 (dT J_{T^-1 D})|``: the same for the Jacobians ``(B, K, 2, 2)``; a scalar."""
     warped_jacobian = transform.jacobian(kp_transformed["value"]) @ kp_transformed["jacobian"]
     product = inverse_2x2(kp_driving["jacobian"]) @ warped_jacobian
     return (torch.eye(2, device=product.device) - product).abs().mean()
