@@ -5,6 +5,7 @@ import csv
 import os
 import socket
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -243,6 +244,23 @@ def test_train_command_writes_a_resumable_run(tmp_path):
     assert main(["train", "--config", str(config), "--out", str(tuned), "--steps", "1", "--threads", "1",
                  "--finetune", str(out / "model.pth.tar")]) == 0
     assert torch.load(tuned / "checkpoint.pth.tar", weights_only=True)["step"] == 1
+
+
+def test_train_command_on_a_video_folder(tmp_path):
+    from fomm_nb.media import write_video
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        (tmp_path / "videos" / split).mkdir(parents=True)
+    for name in ("a#1.mp4", "a#2.gif", "b#1.mp4"):
+        write_video(tmp_path / "videos" / "train" / name, rng.random((3, 32, 32, 3)), fps=10)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--data", str(tmp_path / "videos"), "--id-sampling", "--out", str(out),
+                 "--steps", "1", "--batch-size", "2", "--threads", "1", "--log-every", "1"]) == 0
+    row = next(csv.DictReader((out / "log.csv").open()))
+    assert row["step"] == "1" and "val_l1" not in row  # no held-out monitor without ground truth
 
 
 # ----------------------------------------------------------------------------- two processes

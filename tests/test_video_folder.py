@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fomm_nb.data.video_folder import VideoFolder, colour_jitter
+from fomm_nb.data.video_folder import VideoFolder, _RGB_TO_YIQ, _rotate_hue, colour_jitter
 from fomm_nb.errors import InputError
 from fomm_nb.media import write_image, write_video
 
@@ -49,3 +49,11 @@ def test_missing_and_empty_folders_are_clear_errors(tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(InputError, match="holds no videos"):
         VideoFolder(tmp_path, "train")
+
+
+def test_hue_rotation_keeps_luma_and_is_undone_by_the_opposite_turn():
+    frames = np.random.default_rng(3).random((2, 8, 8, 3)).astype(np.float32)
+    turned = _rotate_hue(frames, 0.2)
+    assert np.allclose(turned @ _RGB_TO_YIQ[0], frames @ _RGB_TO_YIQ[0], atol=1e-5)
+    assert not np.allclose(turned, frames, atol=1e-2)
+    assert np.allclose(_rotate_hue(turned, -0.2), frames, atol=1e-5)

@@ -12,7 +12,6 @@ Example:
     torch.Size([3, 64, 64])
 """
 
-import colorsys
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,18 +29,32 @@ def _is_video(path):
     return path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES.union(IMAGE_SUFFIXES)
 
 
+# RGB -> YIQ: luma and two chroma axes; a hue shift is a rotation of the chroma plane.
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def _rotate_hue(frames, turns):
+    """Shift the hue of ``frames`` ``(..., 3)`` by about ``turns`` of the colour wheel, keeping the luma.
+
+    Example:
+        >>> red = np.array([[0.8, 0.2, 0.2]], dtype=np.float32)
+        >>> bool(np.allclose(_rotate_hue(red, 1.0), red, atol=1e-6))
+        True
+    """
+    angle = -2 * np.pi * turns  # the YIQ chroma plane turns opposite to the HSV hue
+    rotation = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    matrix = np.linalg.inv(_RGB_TO_YIQ) @ rotation @ _RGB_TO_YIQ
+    return frames @ matrix.T.astype(frames.dtype)
+
+
 def colour_jitter(frames, rng, brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1):
-    """The same random colour change applied to every frame of ``frames`` ``(T, H, W, 3)``."""
+    """The same random colour change applied to every frame of ``frames`` ``(T, H, W, 3)`` in [0, 1]."""
     out = frames * (1 + rng.uniform(-brightness, brightness))
     mean = out.mean(axis=(1, 2, 3), keepdims=True)
     out = (out - mean) * (1 + rng.uniform(-contrast, contrast)) + mean
     grey = out.mean(axis=3, keepdims=True)
     out = (out - grey) * (1 + rng.uniform(-saturation, saturation)) + grey
-    shift = rng.uniform(-hue, hue)
-    if shift:
-        hsv = np.vectorize(colorsys.rgb_to_hsv, otypes=[float] * 3)(*np.clip(out, 0, 1).transpose(3, 0, 1, 2))
-        rgb = np.vectorize(colorsys.hsv_to_rgb, otypes=[float] * 3)((hsv[0] + shift) % 1.0, hsv[1], hsv[2])
-        out = np.stack(rgb, axis=-1)
+    out = _rotate_hue(out, rng.uniform(-hue, hue))
     return np.clip(out, 0, 1).astype(np.float32)
 
 

@@ -22,6 +22,7 @@ from .trainer import Trainer, TrainSettings
 def add_arguments(parser):
     parser.add_argument("--config", required=True, help="config name or YAML file (published layout)")
     parser.add_argument("--data", default="procedural", help="'procedural' or a folder with train/ and test/")
+    parser.add_argument("--id-sampling", action="store_true", help="video folders: one video per identity ('ID#clip' names) per epoch")
     parser.add_argument("--out", required=True, help="run folder: log.csv, checkpoint.pth.tar, model.pth.tar, vis/")
     parser.add_argument("--steps", type=int, help="total steps (default: the config's train_params.num_steps)")
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its checkpoint")
@@ -33,14 +34,14 @@ def add_arguments(parser):
     parser.add_argument("--visualise-every", type=int, default=200, help="steps between pictures in OUT/vis")
 
 
-def _dataset(data, size):
+def _dataset(data, size, id_sampling):
     if data == "procedural":
         from ..data import ProceduralFaces
 
         return ProceduralFaces("train", size=size)
     from ..data.video_folder import VideoFolder
 
-    return VideoFolder(data, split="train", size=size)
+    return VideoFolder(data, split="train", size=size, id_sampling=id_sampling)
 
 
 def _monitor_batch(data, size, count=16):
@@ -87,7 +88,7 @@ def run(args):
     device = init_distributed()
     model = _model(config, None if args.resume else args.finetune, settings.uses_discriminator)
     Trainer(model, settings, device).fit(
-        _dataset(args.data, config.image_size),
+        _dataset(args.data, config.image_size, args.id_sampling),
         steps=steps,
         out_dir=args.out,
         log_every=args.log_every,
