@@ -201,3 +201,15 @@ def test_engine_threads_apply_while_it_works_only(wide):
 def test_unknown_precision_is_a_clear_error(wide):
     with pytest.raises(fomm_nb.InputError, match="precision must be one of float32, bfloat16, float16"):
         AnimationEngine(wide, precision="int8")
+
+
+def test_workers_split_the_batch_and_paint_the_same_frames(wide):
+    source, driving = smooth_frames(64, 5)
+    frames = {}
+    for workers in (1, 2):
+        engine = AnimationEngine(wide, batch_size=5, num_threads=1, workers=workers)
+        engine.set_source(source)
+        frames[workers] = engine.animate_batch(driving, return_intermediates=True)
+    for key in ("prediction", "mask", "deformation"):
+        assert_close(frames[2][key], frames[1][key], FOLDED_TOLERANCE, f"workers {key}")
+    assert_close(frames[2]["kp_driving"]["value"], frames[1]["kp_driving"]["value"], FOLDED_TOLERANCE, "keypoints")
