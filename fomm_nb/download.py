@@ -1,51 +1,79 @@
-"""Download published checkpoints into a cache, safely.
+"""Download published checkpoints into a local cache, safely.
 
-A file is downloaded to a temporary name in the cache folder, checked (size
-and sha256 when known, and that it looks like a torch checkpoint), then
-renamed into place in one step: a failed, interrupted or corrupted download
-never leaves a file under the final name. The sha256 of the first good
-download is recorded in ``sha256.json`` and checked on every later use.
+Each source of a model (see :mod:`fomm_nb.registry`) is tried in turn. A
+download goes to a hidden temporary file in the cache folder and is checked:
+its size and sha256 when the registry knows them, and that it starts like a
+torch checkpoint (not an HTML page or a quota message). Only then is it
+renamed to its final name, in one step (``os.replace``); a failed, cut-short,
+corrupted or interrupted download leaves nothing behind. The sha256 of the
+first good download is written beside it (``vox-cpk.pth.tar.sha256``, in
+``sha256sum`` format) and every later use checks the file against it.
 
-The cache is ``$FOMM_NB_HOME`` when set, else ``checkpoints/cache`` in the
-repository.
+The cache is ``$FOMM_NB_HOME`` when set, else ``checkpoints/`` at the
+repository root. Without network, put the file there by hand: the error
+message says where to get it.
 
 Example:
     >>> path = fetch_checkpoint("vox")  # doctest: +SKIP
     >>> path.name  # doctest: +SKIP
     'vox-cpk.pth.tar'
+    >>> fetch_checkpoint("vox", sources=["https://mirror.example.org/vox-cpk.pth.tar"])  # doctest: +SKIP
 """
 
 import hashlib
+import http.client
 import json
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .errors import CheckpointError, DownloadError
-from .registry import BUNDLED_DIR, Source, get_model_entry
+from .registry import BUNDLED_DIR, as_source, get_model_entry
+from .safe_load import looks_like_checkpoint
 
 CHUNK = 1 << 20
-_CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")  # torch zip format, or a legacy pickle
+USER_AGENT = "fomm-nb/0.1 (checkpoint downloader)"
+YANDEX_API = "https://cloud-api.yandex.net/v1/disk/public/resources/download"
+
+
+class _Rejected(Exception):
+    """A source answered, but not with the file we want (cut short, wrong size, not a checkpoint...)."""
+
+
+def _cache_root():
+    home = os.environ.get("FOMM_NB_HOME")
+    return Path(home).expanduser() if home else BUNDLED_DIR
 
 
 def cache_dir():
-    """The folder downloads go to (created on demand)."""
-    folder = Path(os.environ.get("FOMM_NB_HOME") or BUNDLED_DIR / "cache")
+    """The folder downloads go to: ``$FOMM_NB_HOME`` if set, else ``checkpoints/``; created on demand.
+
+    Example:
+        >>> cache_dir().name  # doctest: +SKIP
+        'checkpoints'
+    """
+    folder = _cache_root()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def local_checkpoint_path(name):
-    """The checkpoint file of model ``name`` if it is on this machine, else ``None``."""
+    """The checkpoint file of model ``name`` if it is on this machine, else ``None``.
+
+    Example:
+        >>> local_checkpoint_path("demo").name  # doctest: +SKIP
+        'fomm-nb-faces.pth.tar'
+    """
     entry = get_model_entry(name)
-    folder = BUNDLED_DIR if entry.bundled else Path(os.environ.get("FOMM_NB_HOME") or BUNDLED_DIR / "cache")
-    path = folder / entry.file_name
+    path = (BUNDLED_DIR if entry.bundled else _cache_root()) / entry.file_name
     return path if path.is_file() else None
 
 
 def sha256_of(path):
+    """The hex sha256 digest of the file at ``path``, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
@@ -53,132 +81,208 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def _recorded_hashes(folder):
-    record = folder / "sha256.json"
-    return json.loads(record.read_text()) if record.is_file() else {}
+def _record_path(path):
+    return path.with_name(path.name + ".sha256")
 
 
-def _record_hash(folder, file_name, digest):
-    hashes = _recorded_hashes(folder)
-    hashes[file_name] = digest
-    temporary = folder / "sha256.json.tmp"
-    temporary.write_text(json.dumps(hashes, indent=2, sort_keys=True))
-    temporary.replace(folder / "sha256.json")
+def recorded_sha256(path):
+    """The sha256 recorded beside ``path`` when it was downloaded, or ``None``."""
+    record = _record_path(Path(path))
+    words = record.read_text().split() if record.is_file() else []
+    return words[0] if words else None
 
 
-def _download_url(url, target, timeout, progress):
-    """Stream ``url`` into the open file ``target``; raise if the body is shorter than announced."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        expected = int(response.headers.get("Content-Length") or 0) or None
-        bar = None
-        if progress:
+def _record(path, digest):
+    """Write ``<file>.sha256`` atomically (readable by ``sha256sum -c``)."""
+    record = _record_path(path)
+    temporary = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+    temporary.write_text(f"{digest}  {path.name}\n")
+    os.replace(temporary, record)
+
+
+def _check(path, entry):
+    """The sha256 of a downloaded file after checking it is the checkpoint we want; :class:`_Rejected` if not."""
+    size = path.stat().st_size
+    if size == 0:
+        raise _Rejected("empty file")
+    if entry.size is not None and size != entry.size:
+        raise _Rejected(f"{size} bytes, expected {entry.size}")
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if not looks_like_checkpoint(head):
+        raise _Rejected(f"not a torch checkpoint (starts with {head!r}: a web page or an error message?)")
+    digest = sha256_of(path)
+    if entry.sha256 is not None and digest != entry.sha256:
+        raise _Rejected(f"sha256 mismatch: got {digest[:16]}..., expected {entry.sha256[:16]}...")
+    return digest
+
+
+class _Progress:
+    """A tqdm byte counter fed with ``(bytes so far, total or None)``; silent when disabled."""
+
+    def __init__(self, enabled, label):
+        self.enabled, self.label, self.bar = enabled, label, None
+
+    def __call__(self, done, total=None):
+        if not self.enabled:
+            return
+        if self.bar is None:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=expected, unit="B", unit_scale=True, desc=Path(url).name)
-        received = 0
-        try:
-            while True:
-                try:
-                    chunk = response.read(CHUNK)
-                except (ConnectionError, OSError) as error:  # a body cut short
-                    raise OSError(f"connection lost after {received} bytes ({error})") from None
-                if not chunk:
-                    break
-                target.write(chunk)
-                received += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
-    if expected is not None and received != expected:
-        raise OSError(f"incomplete: {received} of {expected} bytes")
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=self.label)
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.bar is not None:
+            self.bar.close()
 
 
-def _download_drive_folder(folder_id, file_name, target, progress):
+def _open(url, timeout):
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    return urllib.request.urlopen(request, timeout=timeout)
+
+
+def _fetch_url(url, file_name, out, timeout, progress):
+    """Stream ``url`` into ``out``; :class:`_Rejected` if the body is shorter than announced."""
+    with _open(url, timeout) as response, _Progress(progress, file_name) as bar:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        done = 0
+        while True:
+            try:
+                chunk = response.read(CHUNK)
+            except http.client.IncompleteRead as error:
+                raise _Rejected(f"the connection closed after {done + len(error.partial)} of {total} bytes") from None
+            if not chunk:
+                break
+            out.write(chunk)
+            done += len(chunk)
+            bar(done, total)
+    if total is not None and done != total:
+        raise _Rejected(f"the connection closed after {done} of {total} bytes")
+
+
+def _fetch_gdrive(file_id, file_name, out, timeout, progress):
     import gdown
 
-    listing = gdown.download_folder(id=folder_id, skip_download=True, quiet=True)
-    file_id = next((item.id for item in listing or [] if Path(item.path).name == file_name), None)
-    if file_id is None:
-        raise OSError(f"{file_name} is not in the folder")
-    gdown.download(id=file_id, output=target, quiet=not progress)
+    with _Progress(progress, file_name) as bar:
+        gdown.download(id=file_id, output=out, quiet=True, progress=bar, timeout=timeout)
 
 
-def _fetch_one(source, file_name, target_path, timeout, progress):
-    if source.kind == "url":
-        with open(target_path, "wb") as target:
-            _download_url(source.location, target, timeout, progress)
-    elif source.kind == "gdrive-folder":
-        _download_drive_folder(source.location, file_name, str(target_path), progress)
-    else:
-        raise OSError(f"unknown source kind {source.kind!r}")
+def _fetch_gdrive_folder(folder_id, file_name, out, timeout, progress):
+    import gdown
+
+    listing = gdown.download_folder(id=folder_id, skip_download=True, quiet=True, timeout=timeout)
+    ids = [item.id for item in listing if PurePosixPath(item.path).name == file_name]
+    if not ids:
+        raise _Rejected(f"the folder has no {file_name}")
+    _fetch_gdrive(ids[0], file_name, out, timeout, progress)
 
 
-def _check_download(path, entry):
-    size = path.stat().st_size
-    if entry.size is not None and size != entry.size:
-        raise OSError(f"size {size} bytes, expected {entry.size}")
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if not head.startswith(_CHECKPOINT_MAGIC):
-        raise OSError("not a torch checkpoint (an HTML page or a quota message?)")
-    if entry.sha256 is not None and sha256_of(path) != entry.sha256:
-        raise OSError("sha256 differs from the published one")
+def _fetch_yandex(public_folder, file_name, out, timeout, progress):
+    query = urllib.parse.urlencode({"public_key": public_folder, "path": f"/{file_name}"})
+    with _open(f"{YANDEX_API}?{query}", timeout) as response:
+        href = json.load(response)["href"]
+    _fetch_url(href, file_name, out, timeout, progress)
 
 
-def _as_source(source):
-    return source if isinstance(source, Source) else Source("url", str(source))
+_FETCHERS = {"url": _fetch_url, "gdrive": _fetch_gdrive, "gdrive-folder": _fetch_gdrive_folder, "yandex": _fetch_yandex}
 
 
-def fetch_checkpoint(name, sources=None, progress=True, timeout=60):
-    """The local path of model ``name``'s checkpoint, downloading it into the cache if needed.
+def _download(source, entry, final, timeout, progress):
+    """Download from one source into a temporary file, check it, and rename it to ``final``."""
+    handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+    temporary = Path(temporary)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            _FETCHERS[source.kind](source.location, entry.file_name, out, timeout, progress)
+        digest = _check(temporary, entry)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private to the owner
+        os.replace(temporary, final)
+        _record(final, digest)
+    finally:  # also on KeyboardInterrupt: no partial file survives
+        temporary.unlink(missing_ok=True)
+
+
+def _reason(error):
+    """One short line saying why a source failed."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return f"unreachable ({error.reason})"
+    if isinstance(error, ImportError):
+        return f"{error.name or 'a module'} is not installed"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0][:150] if lines else ""
+    return text if isinstance(error, _Rejected) else f"{type(error).__name__}: {text}".rstrip(": ")
+
+
+def _verified_cache(path, entry):
+    """``path`` after checking it against its recorded (or published) sha256; a file put there by hand is checked and recorded."""
+    recorded = recorded_sha256(path)
+    if recorded is None and entry.sha256 is None:
+        try:
+            _record(path, _check(path, entry))
+        except _Rejected as error:
+            raise CheckpointError(f"{path}: {error}; delete it and run again to download it afresh") from None
+        return path
+    digest = sha256_of(path)
+    expected = {f"the one recorded in {_record_path(path).name}": recorded, "the published one": entry.sha256}
+    for where, value in expected.items():
+        if value is not None and digest != value:
+            raise CheckpointError(
+                f"{path}: its sha256 differs from {where}: the file changed or is damaged; "
+                "delete it and run again to download it afresh"
+            )
+    return path
+
+
+def fetch_checkpoint(name, *, sources=None, progress=True, timeout=30.0):
+    """The local path of model ``name``'s checkpoint, downloading it into :func:`cache_dir` if needed.
 
     Args:
-        sources: override the registered sources (URLs or :class:`Source`), tried in order.
+        name: a registered model name (``"vox"``, ``"taichi"``, ... or ``"demo"``).
+        sources: overrides the registered sources, tried in order: :class:`~fomm_nb.registry.Source`
+            objects or URL strings (``https://``, ``file://``).
+        progress: show a progress bar while downloading.
+        timeout: seconds to wait for a server to connect or to send more bytes.
 
     Raises:
-        DownloadError: every source failed; the message says how to get the file by hand.
-        CheckpointError: a cached file no longer matches its recorded sha256.
+        ConfigError: unknown model name (the message lists the known ones).
+        DownloadError: every source failed; the message says why and how to get the file by hand.
+        CheckpointError: a cached file no longer matches its recorded sha256, or the bundled model is missing.
+
+    Example:
+        >>> fetch_checkpoint("demo").name  # doctest: +SKIP
+        'fomm-nb-faces.pth.tar'
     """
     entry = get_model_entry(name)
     if entry.bundled:
         path = local_checkpoint_path(name)
         if path is None:
             raise CheckpointError(
-                f"{BUNDLED_DIR / entry.file_name}: the bundled model is missing; restore it with git, "
-                "or train it: fomm-nb train --config checkpoints/fomm-nb-faces.yaml --data procedural --out runs/faces"
+                f"{BUNDLED_DIR / entry.file_name}: the bundled model is missing; restore it from the fomm-nb "
+                f"repository, or train one with 'fomm-nb train --config {entry.config} --out runs/{name}' "
+                f"and use runs/{name}/model.pth.tar"
             )
         return path
     folder = cache_dir()
     final = folder / entry.file_name
     if final.is_file():
-        recorded = _recorded_hashes(folder).get(entry.file_name) or entry.sha256
-        if recorded and sha256_of(final) != recorded:
-            raise CheckpointError(f"{final}: its sha256 no longer matches the recorded one; delete it to download again")
-        return final
+        return _verified_cache(final, entry)
 
+    tried = [as_source(source) for source in (entry.sources if sources is None else sources)]
     failures = []
-    for source in [_as_source(s) for s in (sources if sources is not None else entry.sources)]:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{entry.file_name}.", suffix=".part")
-        os.close(handle)
-        temporary = Path(temporary)
+    for source in tried:
         try:
-            _fetch_one(source, entry.file_name, temporary, timeout, progress)
-            _check_download(temporary, entry)
-            digest = sha256_of(temporary)
-            os.replace(temporary, final)
-            _record_hash(folder, entry.file_name, digest)
+            _download(source, entry, final, timeout, progress)
             return final
-        except (OSError, urllib.error.URLError, ValueError) as error:
-            failures.append(f"{source.describe(entry.file_name)}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
-        except Exception as error:  # gdown raises its own types (quota, permissions)
-            failures.append(f"{source.describe(entry.file_name)}: {type(error).__name__}: {str(error).splitlines()[0][:120]}")
-        finally:
-            if temporary.exists():
-                temporary.unlink()
-    manual = entry.sources[0].describe(entry.file_name) if entry.sources else "the published links"
+        except Exception as error:  # any failure of one source: fall through to the next
+            failures.append(f"{source.label()}: {_reason(error)}")
     raise DownloadError(
-        f"{entry.file_name}: could not download ({'; '.join(failures) or 'no sources'}). "
-        f"Download it by hand from {manual} and put it in {folder}"
+        f"{entry.file_name}: could not download it ({'; '.join(failures) or 'no sources to try'}). "
+        f"Download {entry.file_name} by hand from {entry.sources[0].page(entry.file_name)} and put it in {folder}"
     )

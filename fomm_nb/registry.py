@@ -1,85 +1,150 @@
 """The models fomm-nb knows by name: the published checkpoints and the bundled demo model.
 
-Each published checkpoint has its file name as published, the config it was
-trained with, and its download sources in fallback order: the authors'
-Google Drive folder, then the GitHub release mirror that the community Colab
-demo downloads from.
+Each published checkpoint keeps its file name as published, names the config
+it was trained with (a ``fomm_nb/configs/*.yaml``) and lists its download
+sources in fallback order: the authors' Google Drive (the file's own id when
+public material gives it, then the published folder, where the file is found
+by name at run time), the GitHub release mirror that the Colab demo linked
+from the authors' README downloads from, and the authors' Yandex Disk folder.
+Sizes and sha256 digests are not published: they are ``None`` until known, and
+the downloader records the digest of the first good download.
 
 Example:
-    >>> get_model_entry("vox").file_name
-    'vox-cpk.pth.tar'
+    >>> entry = get_model_entry("vox")
+    >>> entry.file_name, entry.config
+    ('vox-cpk.pth.tar', 'vox-256')
+    >>> [source.kind for source in entry.sources]
+    ['gdrive', 'gdrive-folder', 'url', 'yandex']
 """
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 
-#: The authors' Google Drive folder holding every published checkpoint.
-DRIVE_FOLDER_ID = "1PyQJmkdCsAkOYwUyaj_l-l0as-iLDgeH"
-#: The release mirror used by the community Colab demo of the published code.
-GITHUB_MIRROR = "https://github.com/graphemecluster/first-order-model-demo/releases/download/checkpoints"
-#: Where the bundled model lives: ``checkpoints/`` at the repository root.
+#: ``checkpoints/`` at the repository root, beside the package: the bundled model lives here.
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+#: The authors' Google Drive folder with every published checkpoint (README of first-order-model).
+DRIVE_FOLDER_ID = "1PyQJmkdCsAkOYwUyaj_l-l0as-iLDgeH"
+#: The authors' Yandex Disk folder, the README's second link.
+YANDEX_FOLDER = "https://yadi.sk/d/lEw8uRm140L_eQ"
+#: The release the Colab demo of the authors' README downloads ``<file name>`` from.
+GITHUB_MIRROR = "https://github.com/graphemecluster/first-order-model-demo/releases/download/checkpoints"
+
+SOURCE_KINDS = ("url", "gdrive", "gdrive-folder", "yandex")
 
 
 @dataclass(frozen=True)
 class Source:
-    """One place to download a file from: ``kind`` is ``"url"`` or ``"gdrive-folder"``."""
+    """One place a checkpoint can be downloaded from.
+
+    ``kind`` says what ``location`` is: ``"url"`` the file's http(s) or file
+    URL; ``"gdrive"`` a Google Drive file id; ``"gdrive-folder"`` a Drive
+    folder id, where the file is found by name; ``"yandex"`` a public Yandex
+    Disk folder link, where the file is found by name.
+
+    Example:
+        >>> Source("gdrive-folder", DRIVE_FOLDER_ID).page("vox-cpk.pth.tar")
+        'https://drive.google.com/drive/folders/1PyQJmkdCsAkOYwUyaj_l-l0as-iLDgeH'
+        >>> as_source("https://example.org/vox-cpk.pth.tar")
+        Source(kind='url', location='https://example.org/vox-cpk.pth.tar')
+    """
 
     kind: str
     location: str
 
-    def describe(self, file_name):
+    def __post_init__(self):
+        if self.kind not in SOURCE_KINDS:
+            raise InputError(f"source kind {self.kind!r}: unknown; use one of {', '.join(SOURCE_KINDS)}")
+
+    def page(self, file_name):
+        """A link a person can open in a browser to download ``file_name`` from this source."""
+        if self.kind == "gdrive":
+            return f"https://drive.google.com/file/d/{self.location}/view"
         if self.kind == "gdrive-folder":
-            return f"https://drive.google.com/drive/folders/{self.location} (file {file_name})"
+            return f"https://drive.google.com/drive/folders/{self.location}"
         return self.location
+
+    def label(self):
+        """A short name for this source in error messages."""
+        return {
+            "gdrive": f"Google Drive file {self.location}",
+            "gdrive-folder": "Google Drive folder",
+            "yandex": "Yandex Disk folder",
+        }.get(self.kind, self.location)
+
+
+def as_source(value):
+    """``value`` as a :class:`Source`: a Source stays as it is, a string is a URL."""
+    return value if isinstance(value, Source) else Source("url", str(value))
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model known by name."""
+    """A model known by name.
+
+    ``config`` is a packaged config name (``"vox-256"``) or a YAML path;
+    ``size`` (bytes) and ``sha256`` are checked after a download when known.
+    A ``bundled`` model ships with fomm-nb and is never downloaded.
+    """
 
     name: str
     file_name: str
-    config: str  # a packaged config name or a YAML path
+    config: str
     description: str
     sources: tuple = ()
-    sha256: str | None = None  # recorded after the first download when unknown
     size: int | None = None
-
-    @property
-    def bundled(self):
-        return not self.sources
+    sha256: str | None = None
+    bundled: bool = False
 
 
-def _published(name, description, config=None, file_name=None):
+def _published(name, description, drive_file_id=None, file_name=None):
+    """An entry for a published checkpoint, with its sources in fallback order."""
     file_name = file_name or f"{name}-cpk.pth.tar"
-    sources = (Source("gdrive-folder", DRIVE_FOLDER_ID), Source("url", f"{GITHUB_MIRROR}/{file_name}"))
-    return ModelEntry(name, file_name, config or f"{name}-256", description, sources)
+    sources = (Source("gdrive", drive_file_id),) if drive_file_id else ()
+    sources += (
+        Source("gdrive-folder", DRIVE_FOLDER_ID),
+        Source("url", f"{GITHUB_MIRROR}/{file_name}"),
+        Source("yandex", YANDEX_FOLDER),
+    )
+    return ModelEntry(name, file_name, f"{name}-256", description, sources)
 
 
-MODELS = {
+#: Every known model by name, in the order to show them: the bundled one first.
+MODELS = MappingProxyType({
     entry.name: entry
     for entry in (
         ModelEntry(
             "demo", "fomm-nb-faces.pth.tar", str(BUNDLED_DIR / "fomm-nb-faces.yaml"),
-            "bundled: procedural cartoon faces, 64x64, works offline",
+            "bundled demo: cartoon faces at 64x64, works offline", bundled=True,
         ),
-        _published("vox", "VoxCeleb talking heads"),
-        _published("vox-adv", "VoxCeleb talking heads, adversarial"),
-        _published("taichi", "Tai-Chi-HD full bodies"),
-        _published("taichi-adv", "Tai-Chi-HD full bodies, adversarial"),
-        _published("mgif", "MGif cartoon animals"),
-        _published("fashion", "fashion videos", file_name="fashion.pth.tar"),
-        _published("bair", "BAIR robot arm"),
-        _published("nemo", "UvA-Nemo smiles"),
+        _published("vox", "VoxCeleb talking heads", drive_file_id="1_v_xW1V52gZCZnXgh1Ap_gwA9YVIzUnS"),
+        _published("vox-adv", "VoxCeleb talking heads, trained with an adversarial loss",
+                   drive_file_id="1L8P-hpBhZi8Q_1vP2KlQ4N6dvlzpYBvZ"),
+        _published("taichi", "Tai-Chi-HD: full bodies doing tai chi"),
+        _published("taichi-adv", "Tai-Chi-HD: full bodies, trained with an adversarial loss"),
+        _published("mgif", "MGif: cartoon animals walking and running"),
+        _published("fashion", "Fashion: people in clothes turning on a catwalk", file_name="fashion.pth.tar"),
+        _published("bair", "BAIR: a robot arm pushing objects"),
+        _published("nemo", "UvA-Nemo: faces smiling"),
     )
-}
+})
 
 
 def get_model_entry(name):
-    """The :class:`ModelEntry` called ``name``; a :class:`ConfigError` listing the known names otherwise."""
-    if name not in MODELS:
-        raise ConfigError(f"{name}: unknown model; known: {', '.join(MODELS)}")
-    return MODELS[name]
+    """The :class:`ModelEntry` called ``name``.
+
+    Raises :class:`~fomm_nb.errors.ConfigError` for an unknown name, listing
+    the known ones.
+
+    Example:
+        >>> get_model_entry("fashion").file_name
+        'fashion.pth.tar'
+    """
+    if name in MODELS:
+        return MODELS[name]
+    close = difflib.get_close_matches(str(name), MODELS, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise ConfigError(f"{name}: unknown model; {hint}known models: {', '.join(MODELS)}")
