@@ -214,6 +214,14 @@ def test_learning_rates_drop_at_the_milestones():
     assert trainer.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(1e-4)
 
 
+def test_keypoint_sheet_draws_one_panel_per_video_frame():
+    from fomm_nb.train.visualise import keypoint_sheet
+
+    figure = keypoint_sheet(build_model(tiny_config()), num_videos=2, frame_indices=(0, 3, 5))
+    assert len(figure.axes) == 6
+    assert all(len(ax.collections) == 1 and len(ax.collections[0].get_offsets()) == 4 for ax in figure.axes)
+
+
 # ----------------------------------------------------------------------------- the command
 
 

@@ -1,4 +1,10 @@
-"""A picture of a training batch: source, driving, prediction with keypoints, masks, occlusion."""
+"""Pictures of training: a batch (source, driving, prediction with keypoints, masks, occlusion), and a
+trained model's keypoints on held-out procedural videos (the model card's figure).
+
+Example:
+    >>> figure = keypoint_sheet(model, num_videos=3)  # doctest: +SKIP
+    >>> figure.savefig("checkpoints/fomm-nb-faces-keypoints.png")  # doctest: +SKIP
+"""
 
 import matplotlib
 
@@ -43,5 +49,32 @@ def training_figure(batch, rows=4):
             if kp_name:
                 points = _pixels(batch[kp_name]["value"][row], size)
                 ax.scatter(points[:, 0], points[:, 1], c=colours, s=12)
+    figure.tight_layout()
+    return figure
+
+
+def keypoint_sheet(model, num_videos=4, frame_indices=(0, 6, 12, 18, 24, 30), panel=1.6):
+    """A Figure: one row per held-out procedural test video, its frames with the detected keypoints.
+
+    Colours name keypoints, so a keypoint that follows a part keeps its colour on that part.
+    """
+    import torch
+
+    from ..data.procedural import make_video, split_seed
+    from ..plotting import plot_keypoints
+
+    num_frames = max(frame_indices) + 1
+    figure, axes = plt.subplots(num_videos, len(frame_indices), figsize=(panel * len(frame_indices), panel * num_videos),
+                                squeeze=False)
+    plt.close(figure)
+    model.eval()
+    for row in range(num_videos):
+        frames = make_video(split_seed("test", row), num_frames, model.image_size).frames[list(frame_indices)]
+        with torch.no_grad():
+            kp = model.kp_detector(torch.from_numpy(frames).permute(0, 3, 1, 2).to(model.device))
+        for column, ax in enumerate(axes[row]):
+            plot_keypoints(frames[column], kp["value"][column].cpu().numpy(), ax=ax, labels=False)
+            if row == 0:
+                ax.set_title(f"frame {frame_indices[column]}", fontsize=8)
     figure.tight_layout()
     return figure
