@@ -22,8 +22,10 @@ Example:
 
 import hashlib
 import http.client
+import inspect
 import json
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.parse
@@ -31,7 +33,7 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 
 from .errors import CheckpointError, DownloadError
-from .registry import BUNDLED_DIR, as_source, get_model_entry
+from .registry import BUNDLED_DIR, Source, as_source, get_model_entry
 from .safe_load import looks_like_checkpoint
 
 CHUNK = 1 << 20
@@ -165,18 +167,26 @@ def _fetch_url(url, file_name, out, timeout, progress):
         raise _Rejected(f"the connection closed after {done} of {total} bytes")
 
 
+def _call_gdown(function, **options):
+    """Call a gdown function with the options its version accepts (gdown 5 has no timeout nor progress)."""
+    accepted = inspect.signature(function).parameters
+    return function(**{key: value for key, value in options.items() if key in accepted})
+
+
 def _fetch_gdrive(file_id, file_name, out, timeout, progress):
     import gdown
 
     with _Progress(progress, file_name) as bar:
-        gdown.download(id=file_id, output=out, quiet=True, progress=bar, timeout=timeout)
+        own_bar = "progress" in inspect.signature(gdown.download).parameters
+        quiet = own_bar or not progress  # an older gdown draws its own bar
+        _call_gdown(gdown.download, id=file_id, output=out, quiet=quiet, progress=bar, timeout=timeout)
 
 
 def _fetch_gdrive_folder(folder_id, file_name, out, timeout, progress):
     import gdown
 
-    listing = gdown.download_folder(id=folder_id, skip_download=True, quiet=True, timeout=timeout)
-    ids = [item.id for item in listing if PurePosixPath(item.path).name == file_name]
+    listing = _call_gdown(gdown.download_folder, id=folder_id, skip_download=True, quiet=True, timeout=timeout)
+    ids = [item.id for item in listing or () if PurePosixPath(item.path).name == file_name]
     if not ids:
         raise _Rejected(f"the folder has no {file_name}")
     _fetch_gdrive(ids[0], file_name, out, timeout, progress)
@@ -207,7 +217,7 @@ def _download(source, entry, final, timeout, progress):
         temporary.unlink(missing_ok=True)
 
 
-def _reason(error):
+def _reason(error, limit=160):
     """One short line saying why a source failed."""
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
@@ -215,13 +225,19 @@ def _reason(error):
         return f"unreachable ({error.reason})"
     if isinstance(error, ImportError):
         return f"{error.name or 'a module'} is not installed"
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0][:150] if lines else ""
+    text = " ".join(str(error).split())  # gdown's messages span several lines
+    errno = re.search(r"\[Errno [^\]]*\][^)'\"]*", text)
+    if isinstance(error, OSError) and errno:  # requests wraps the socket error in a long story
+        return f"unreachable ({errno.group(0).strip()})"
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
     return text if isinstance(error, _Rejected) else f"{type(error).__name__}: {text}".rstrip(": ")
 
 
 def _verified_cache(path, entry):
-    """``path`` after checking it against its recorded (or published) sha256; a file put there by hand is checked and recorded."""
+    """``path`` once it matches its recorded (or published) sha256.
+
+    A file put there by hand has no record yet: it is checked like a download, then recorded.
+    """
     recorded = recorded_sha256(path)
     if recorded is None and entry.sha256 is None:
         try:
@@ -246,7 +262,7 @@ def fetch_checkpoint(name, *, sources=None, progress=True, timeout=30.0):
     Args:
         name: a registered model name (``"vox"``, ``"taichi"``, ... or ``"demo"``).
         sources: overrides the registered sources, tried in order: :class:`~fomm_nb.registry.Source`
-            objects or URL strings (``https://``, ``file://``).
+            objects or URL strings (``https://``, ``file://``); one alone needs no list.
         progress: show a progress bar while downloading.
         timeout: seconds to wait for a server to connect or to send more bytes.
 
@@ -274,6 +290,8 @@ def fetch_checkpoint(name, *, sources=None, progress=True, timeout=30.0):
     if final.is_file():
         return _verified_cache(final, entry)
 
+    if isinstance(sources, (str, Source)):
+        sources = [sources]
     tried = [as_source(source) for source in (entry.sources if sources is None else sources)]
     failures = []
     for source in tried:

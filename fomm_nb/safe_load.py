@@ -55,7 +55,9 @@ def load_checkpoint_file(path):
     if not head:
         raise CheckpointError(f"{path}: the file is empty (0 bytes); download or copy it again")
     if not looks_like_checkpoint(head):
-        raise CheckpointError(f"{path}: damaged or not a torch checkpoint (it starts with {head!r}); download or copy it again")
+        raise CheckpointError(
+            f"{path}: damaged or not a torch checkpoint (it starts with {head!r}); download or copy it again"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -66,8 +68,9 @@ def load_checkpoint_file(path):
             ) from None
         raise CheckpointError(f"{path}: damaged or not a checkpoint; download or copy it again") from None
     except Exception as error:  # torch reports damage as EOFError, RuntimeError, OSError, IndexError...
-        reason = _first_line(error)
-        raise CheckpointError(f"{path}: damaged or truncated checkpoint ({reason}); download or copy it again") from None
+        raise CheckpointError(
+            f"{path}: damaged or truncated checkpoint ({_first_line(error)}); download or copy it again"
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a checkpoint (it holds a {type(state).__name__}, not a dict)")
     return state

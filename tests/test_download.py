@@ -14,15 +14,19 @@ import socket
 import sys
 import threading
 import types
+from pathlib import Path
 
 import pytest
 import torch
 
+import fomm_nb
 import fomm_nb.download as download
 from fomm_nb import CheckpointError, ConfigError, DownloadError
 from fomm_nb.download import cache_dir, fetch_checkpoint, local_checkpoint_path, recorded_sha256, sha256_of
 from fomm_nb.registry import MODELS, Source, get_model_entry
 from fomm_nb.safe_load import load_checkpoint_file
+
+PACKAGE = Path(fomm_nb.__file__).parent
 
 
 def checkpoint_bytes(**options):
@@ -114,6 +118,7 @@ def test_registry_lists_every_published_model_with_its_file_config_and_sources()
             assert entry.bundled and not entry.sources and entry.config.endswith("checkpoints/fomm-nb-faces.yaml")
             continue
         assert entry.config == f"{name}-256" and not entry.bundled
+        assert (PACKAGE / "configs" / f"{entry.config}.yaml").is_file()
         assert entry.sha256 is None and entry.size is None
         kinds = [source.kind for source in entry.sources]
         assert kinds[-3:] == ["gdrive-folder", "url", "yandex"], name
@@ -183,6 +188,13 @@ def test_first_mirror_fails_and_the_second_succeeds(server, cache, closed_port):
     assert fetch_checkpoint("vox", sources=sources, progress=False, timeout=5).read_bytes() == GOOD
 
 
+def test_a_file_url_works_as_a_mirror(tmp_path, cache):
+    mirror = tmp_path / "mirror" / "mgif-cpk.pth.tar"
+    mirror.parent.mkdir()
+    mirror.write_bytes(GOOD)
+    assert fetch_checkpoint("mgif", sources=mirror.as_uri(), progress=False).read_bytes() == GOOD
+
+
 @pytest.mark.parametrize("kind, reason", [
     ("half", f"the connection closed after {len(GOOD) // 2} of {len(GOOD)} bytes"),
     ("missing", "HTTP 404 Not Found"),
@@ -227,7 +239,7 @@ def test_google_drive_sources_use_gdown_file_ids_and_folder_listing(cache, monke
     def fake_download(id, output, quiet, progress, timeout):
         asked.append(id)
         if id == "quota-id":
-            raise RuntimeError("Too many users have viewed or downloaded this file recently")
+            raise RuntimeError("Failed to retrieve file url:\n\n\tToo many users have viewed or downloaded this file")
         output.write(GOOD)
         progress(len(GOOD), len(GOOD))
 
@@ -235,12 +247,30 @@ def test_google_drive_sources_use_gdown_file_ids_and_folder_listing(cache, monke
         assert id == "folder-id" and skip_download
         return [listed("other-id", "vox-cpk.pth.tar", ""), listed("taichi-id", "taichi-cpk.pth.tar", "")]
 
-    monkeypatch.setitem(sys.modules, "gdown", types.SimpleNamespace(download=fake_download, download_folder=fake_folder))
+    fake_gdown = types.SimpleNamespace(download=fake_download, download_folder=fake_folder)
+    monkeypatch.setitem(sys.modules, "gdown", fake_gdown)
     sources = [Source("gdrive", "quota-id"), Source("gdrive-folder", "folder-id")]
     assert fetch_checkpoint("taichi", sources=sources, progress=False).read_bytes() == GOOD
     assert asked == ["quota-id", "taichi-id"]
-    with pytest.raises(DownloadError, match="Google Drive folder: the folder has no mgif-cpk.pth.tar"):
-        fetch_checkpoint("mgif", sources=sources[1:], progress=False)
+    with pytest.raises(DownloadError) as caught:
+        fetch_checkpoint("mgif", sources=sources, progress=False)
+    assert ("(Google Drive file quota-id: RuntimeError: Failed to retrieve file url: Too many users have viewed or "
+            "downloaded this file; Google Drive folder: the folder has no mgif-cpk.pth.tar)") in str(caught.value)
+
+
+def test_an_older_gdown_without_progress_nor_timeout_draws_its_own_bar(cache, monkeypatch):
+    quiet_flags = []
+
+    def old_download(url=None, output=None, quiet=False, id=None):
+        quiet_flags.append(quiet)
+        output.write(GOOD)
+
+    def old_folder(url=None, id=None, quiet=False, skip_download=False):
+        return [collections.namedtuple("Listed", "id path local_path")("bair-id", "bair-cpk.pth.tar", "")]
+
+    monkeypatch.setitem(sys.modules, "gdown", types.SimpleNamespace(download=old_download, download_folder=old_folder))
+    assert fetch_checkpoint("bair", sources=Source("gdrive-folder", "folder-id")).read_bytes() == GOOD
+    assert quiet_flags == [False]
 
 
 def test_yandex_disk_source_asks_the_public_api_for_the_link(server, cache, monkeypatch):
