@@ -1,6 +1,8 @@
 """Data: procedural faces with ground truth, and folders of videos in the published layout."""
 
+from .cartoon import HAIR_STYLES
 from .faces_dataset import ProceduralFaces
+from .frames_folder import write_frames_dataset
 from .procedural import (
     LANDMARK_NAMES,
     Identity,
@@ -12,9 +14,11 @@ from .procedural import (
     render,
     split_seed,
     video_parameters,
+    with_pose,
 )
 
 __all__ = [
+    "HAIR_STYLES",
     "LANDMARK_NAMES",
     "Identity",
     "Pose",
@@ -26,4 +30,6 @@ __all__ = [
     "render",
     "split_seed",
     "video_parameters",
+    "with_pose",
+    "write_frames_dataset",
 ]
