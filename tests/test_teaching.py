@@ -78,7 +78,7 @@ def test_tiny_config_is_narrow_and_keeps_the_rest():
 def test_train_live_runs_steps_and_records_losses(frames):
     torch.manual_seed(0)
     model = build_model(tiny_config())
-    trainer = Trainer(model, TrainSettings(batch_size=2))
+    trainer = Trainer(model, TrainSettings(batch_size=2, vgg19=None))
     history = train_live(trainer, ProceduralFaces("train", num_videos=8), steps=3, frames=frames, every=2, display=False)
     assert [row["step"] for row in history] == [1, 2, 3] and trainer.step == 3
     assert all(np.isfinite(row["total"]) for row in history)
@@ -93,5 +93,6 @@ def test_monitor_draws_one_panel_per_frame_and_checks_its_input(model, frames):
     assert len(monitor.loss_ax.get_lines()) == 2
     with pytest.raises(InputError, match="frames must be"):
         TrainingMonitor(model, frames[0], display=False)
+    trainer = Trainer(model, TrainSettings(batch_size=2, vgg19=None))
     with pytest.raises(InputError, match="steps must be"):
-        train_live(Trainer(model, TrainSettings(batch_size=2)), ProceduralFaces("train"), 0, frames, display=False)
+        train_live(trainer, ProceduralFaces("train"), 0, frames, display=False)

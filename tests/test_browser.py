@@ -1,0 +1,233 @@
+"""The keypoint explorer in a real browser: Voila serves notebooks/03, Chromium drags a keypoint.
+
+Voila runs the notebook in a kernel of this Python on 127.0.0.1 (a free port);
+Playwright drives Debian's Chromium (``scripts/install-browser.sh``), presses
+on a keypoint of the explorer's main image, drags it, and checks that the
+displayed prediction changed. Screenshots go to ``$FOMM_NB_ARTIFACTS`` (default
+``<tmp>/fomm-nb-artifacts``).
+
+Without Chromium (or Playwright, or Voila) the test is skipped on a user's
+machine, and fails under CI (``CI=true``).
+
+    .venv/bin/python -m pytest tests/test_browser.py -s
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from notebook_kernel import jupyter_path_with, write_kernelspec
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "03_keypoint_explorer.ipynb"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# The clip of notebooks/03_keypoint_explorer.ipynb (a clip's length changes its frames: blinks are drawn per clip).
+SOURCE_SEED, DRIVING_SEED, DRIVING_FRAMES = 3, 7, 48
+NOTEBOOK_CLIP = "make_video(seed=7, num_frames=8 if FAST else 48, size=size)"
+MAIN, PREDICTION = "img.fomm-explorer-main", "img.fomm-explorer-prediction"
+START_TIMEOUT = 120  # seconds: Voila up, notebook executed, explorer drawn (a loaded 2-core machine)
+DRAG_PIXELS = 60  # how far the keypoint is dragged, in displayed pixels
+MOVED_LEVELS = 60  # a keypoint's dot moved: some pixel of the keypoint picture changes by this much (of 255)
+CHANGED_LEVELS, CHANGED_MEAN = 20, 1.0  # the prediction changed: some pixel by this much (of 255), and this on average
+ARTIFACTS = Path(os.environ.get("FOMM_NB_ARTIFACTS", Path(tempfile.gettempdir()) / "fomm-nb-artifacts"))
+
+
+def _missing(reason):
+    """Skip with the reason printed on a user's machine; fail under CI."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {reason}")
+    print(f"\nskipping the browser test: {reason}")
+    pytest.skip(reason)
+
+
+def _requirements():
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} is missing (install it with: bash scripts/install-browser.sh)")
+    for module in ("playwright", "voila"):
+        try:
+            __import__(module)
+        except ImportError:
+            _missing(f"the Python package {module} is missing (pip install -e '.[dev]')")
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_http(url, process, log, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"Voila exited with status {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "favicon.ico", timeout=2):
+                return
+        except urllib.error.HTTPError:  # an answer, even 404: the server is up
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"Voila did not answer at {url} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process):
+    """Stop Voila (our PID) and whatever it started that outlives it (its kernels)."""
+    try:
+        import psutil
+
+        children = psutil.Process(process.pid).children(recursive=True)
+    except Exception:  # psutil missing or Voila already gone: the kernels exit with their parent
+        children = []
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    for child in children:
+        try:
+            child.wait(timeout=5)
+        except Exception:
+            try:
+                child.kill()
+            except Exception:
+                pass
+
+
+@pytest.fixture(scope="module")
+def voila_url(tmp_path_factory):
+    """Voila serving the explorer notebook; stopped (by PID) when the module's tests end."""
+    _requirements()
+    folder = tmp_path_factory.mktemp("voila")
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_PATH": jupyter_path_with(write_kernelspec(folder / "jupyter")),
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    log = folder / "voila.log"
+    command = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_for_http(url, process, log, START_TIMEOUT)
+        yield url
+    finally:
+        _stop(process)
+
+
+def _target_keypoint():
+    """The keypoint with the largest mask in the explorer's first view, and where it is in [-1, 1].
+
+    The explorer starts on frame 0 of the clip with relative transfer, so the
+    generator sees the source's own keypoints; the drag should move a keypoint
+    whose motion covers much of the picture, so that the prediction changes visibly.
+    """
+    from fomm_nb.data import make_video
+    from fomm_nb.hub import get_model
+    from fomm_nb.media import to_tensor
+
+    model = get_model("demo", device="cpu")
+    size = model.image_size
+    source = to_tensor(make_video(seed=SOURCE_SEED, num_frames=1, size=size).frames[0])
+    driving = to_tensor(make_video(seed=DRIVING_SEED, num_frames=DRIVING_FRAMES, size=size).frames[0])
+    with torch.no_grad():
+        kp_source, kp_driving = model.kp_detector(source), model.kp_detector(driving)
+        mask = model.generator(source, kp_source=kp_source, kp_driving=kp_source)["mask"]  # (1, K + 1, h, w)
+    k = int(mask[0, 1:].sum(dim=(1, 2)).argmax())
+    return k, kp_driving["value"][0, k].numpy()
+
+
+def _screen_point(box, natural_size, value):
+    """Page coordinates of a point ``value`` in [-1, 1] on an image of ``natural_size`` pixels shown in ``box``."""
+    pixel = (np.asarray(value) + 1) / 2 * (natural_size - 1) + 0.5  # the centre of the pixel
+    return (float(box["x"] + pixel[0] * box["width"] / natural_size),
+            float(box["y"] + pixel[1] * box["height"] / natural_size))
+
+
+def _pixels(png):
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(png)).convert("RGB"), dtype=np.float32)
+
+
+def _wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_dragging_a_keypoint_changes_the_prediction(voila_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert NOTEBOOK_CLIP in NOTEBOOK.read_text(), f"{NOTEBOOK.name} changed its clip: update this test's constants"
+    k, value = _target_keypoint()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    messages = []
+    start = time.perf_counter()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000})
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+            page.goto(voila_url, timeout=START_TIMEOUT * 1000)
+            main = page.wait_for_selector(MAIN, state="visible", timeout=START_TIMEOUT * 1000)
+            prediction = page.wait_for_selector(PREDICTION, state="visible", timeout=START_TIMEOUT * 1000)
+            page.wait_for_function(f"document.querySelector('{PREDICTION}').naturalWidth > 0", timeout=30_000)
+            time.sleep(1.0)  # let any first background prediction land
+            loaded = time.perf_counter() - start
+
+            before_src = prediction.get_attribute("src")
+            before, main_before = prediction.screenshot(), main.screenshot()
+            (ARTIFACTS / "explorer-before.png").write_bytes(page.screenshot(full_page=True))
+            box = main.bounding_box()
+            natural = page.evaluate(f"document.querySelector('{MAIN}').naturalWidth")
+            x, y = _screen_point(box, natural, value)
+            direction = 1 if value[0] < 0 else -1  # drag towards the middle, so the keypoint stays on the image
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.wait_for_timeout(300)  # the press selects the nearest keypoint
+            selected = page.locator(".fomm-explorer select").evaluate("menu => menu.selectedOptions[0].text")
+            for step in range(1, 11):
+                page.mouse.move(x + direction * DRAG_PIXELS * step / 10, y)
+                page.wait_for_timeout(60)
+            page.mouse.up()
+
+            _wait_until(lambda: prediction.get_attribute("src") != before_src, 30, "the prediction image to update")
+            time.sleep(1.0)  # the last background prediction, after the mouse rests
+            after, main_after = prediction.screenshot(), main.screenshot()
+            (ARTIFACTS / "explorer-after.png").write_bytes(page.screenshot(full_page=True))
+            (ARTIFACTS / "prediction-before.png").write_bytes(before)
+            (ARTIFACTS / "prediction-after.png").write_bytes(after)
+        finally:
+            browser.close()
+    seconds = time.perf_counter() - start
+    change = np.abs(_pixels(after) - _pixels(before)).mean(-1)  # (H, W) grey levels
+    moved = np.abs(_pixels(main_after) - _pixels(main_before)).mean(-1)
+    print(f"\npressed on keypoint {k}, the explorer selected {selected}; dragged {DRAG_PIXELS} px; prediction changed by {change.mean():.2f} grey levels on average "
+          f"(at most {change.max():.0f}); page ready in {loaded:.1f} s, test {seconds:.1f} s; screenshots in {ARTIFACTS}")
+    errors = [m for m in messages if m.startswith("error") and "font" not in m.lower()]
+    assert selected == str(k), f"pressed on keypoint {k}, the explorer selected {selected}"
+    # Screenshots of one image are identical, so any difference is a redraw; these margins are far above zero.
+    assert moved.max() > MOVED_LEVELS, f"the keypoint was not redrawn elsewhere (console errors: {errors[-5:]})"
+    assert change.max() > CHANGED_LEVELS and change.mean() > CHANGED_MEAN, (
+        f"the prediction did not change visibly: mean {change.mean():.3f}, max {change.max():.1f} (console errors: {errors[-5:]})")
