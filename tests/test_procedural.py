@@ -17,6 +17,7 @@ from fomm_nb.data import (
     ProceduralFaces,
     landmarks,
     make_video,
+    pupils,
     random_trajectory,
     render,
     split_seed,
@@ -129,17 +130,19 @@ def test_the_image_moves_with_the_landmarks(identity):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_landmarks_sit_on_what_is_drawn(seed):
-    """At 256 pixels: pupils are dark, the nose tip has the nose's colour, just inside the lips is lip colour."""
+    """At 256 pixels: pupils are dark, the nose tip has the nose's colour, just inside the lips is lip colour,
+    and across the hairline the hair starts."""
     rng = np.random.default_rng(seed)
     identity = Identity.random(rng)
     pose = replace(random_trajectory(rng, 1)[0], blink=0.0, mouth=0.0)
     image, points = render(identity, pose, size=256), landmarks(identity, pose, size=256)
-    for name in ("left_pupil", "right_pupil"):
-        assert pixel(image, points[IDS[name]]).max() < 0.15
+    for point in pupils(identity, pose, size=256):
+        assert pixel(image, point).max() < 0.15
     np.testing.assert_allclose(pixel(image, points[IDS["nose_tip"]]), 0.78 * np.array(identity.skin), atol=0.02)
     down = np.array([-math.sin(pose.angle), math.cos(pose.angle)])  # the face's "down" on screen
     for name, direction in (("upper_lip", 1.5), ("lower_lip", -1.5)):
         np.testing.assert_allclose(pixel(image, points[IDS[name]] + direction * down), identity.lips, atol=0.08)
+    np.testing.assert_allclose(pixel(image, points[IDS["hairline"]] - 1.5 * down), identity.hair, atol=0.02)
 
 
 def test_head_turn_shifts_features_and_narrows_the_outline(identity):
@@ -166,11 +169,12 @@ def test_blinking_closes_the_eyes_and_gaze_moves_the_pupils(identity):
     white = lambda image: (image[y - 8 : y + 9, x - 12 : x + 13].min(axis=-1) > 0.85).sum()
     assert white(render(identity, Pose(), size=128)) > 15
     assert white(render(identity, Pose(blink=1.0), size=128)) == 0
-    looking = landmarks(identity, Pose(gaze_x=1.0, gaze_y=-1.0), size=128)
-    moved = looking[IDS["left_pupil"]] - points[IDS["left_pupil"]]
-    assert moved[0] > 1.5 and moved[1] < -0.5
-    assert np.allclose(looking[IDS["left_eye"]], points[IDS["left_eye"]])  # the eyes stay
-    assert pixel(render(identity, Pose(gaze_x=1.0, gaze_y=-1.0), size=128), looking[IDS["left_pupil"]]).max() < 0.2
+    looking = Pose(gaze_x=1.0, gaze_y=-1.0)
+    moved = pupils(identity, looking, size=128) - pupils(identity, Pose(), size=128)
+    assert (moved[:, 0] > 1.5).all() and (moved[:, 1] < -0.5).all()
+    assert np.allclose(landmarks(identity, looking, size=128), points)  # the eyes stay
+    image = render(identity, looking, size=128)
+    assert all(pixel(image, point).max() < 0.2 for point in pupils(identity, looking, size=128))
 
 
 def test_any_identity_in_any_pose(identity):

@@ -26,11 +26,9 @@ import numpy as np
 
 from .drawing import face_to_image
 
-LANDMARK_NAMES = (
+LANDMARK_NAMES = (  # the order of the first version of this data set, kept
     "left_eye",  # centre of the eye opening
     "right_eye",
-    "left_pupil",  # moves with the gaze
-    "right_pupil",
     "left_brow",  # centre of the brow
     "right_brow",
     "nose_tip",
@@ -41,9 +39,20 @@ LANDMARK_NAMES = (
     "chin",
     "left_face_edge",  # the outline at eye level
     "right_face_edge",
+    "hairline",  # where the hair meets the forehead, mid-face
 )
 
 HAIR_STYLES = ("short", "fringe", "side_parting", "long", "curly")
+# Hairlines per style, above the brows: y = brow + a0 + a1 * hair_side * u + a2 * u^2 + a4 * u^4 + wave * cos(2 pi x / 0.16),
+# with x measured from the middle of the (turned) face and u = x / the outline's half width.
+_HAIRLINES = {
+    "short": (-0.1, 0.0, 0.28, 0.0, 0.0),
+    "fringe": (-0.035, 0.0, 0.0, 0.3, 0.02),
+    "side_parting": (-0.08, -0.1, 0.22, 0.0, 0.0),
+    "long": (-0.09, 0.0, 0.3, 0.0, 0.0),
+    "curly": (-0.12, 0.0, 0.3, 0.0, 0.0),
+}
+_WAVELENGTH = 0.16
 YAW_RADIANS = 0.6  # yaw 1 turns the head by this much
 NARROWING = 0.2  # yaw 1 narrows the outline by this fraction
 
@@ -216,8 +225,8 @@ def _layout(identity, pose):
         hidden = max(side * turn, 0.0) / YAW_RADIANS  # the ear on the side the face turns to slides behind the head
         ear_y = identity.eye_height + 0.05
         ears.append((side * _outline_x(width, identity.head_top, ear_y) * (1 - 0.3 * hidden), ear_y))
-    mouth_left, shrink_left = turned(-identity.mouth_width)
-    mouth_right, shrink_right = turned(identity.mouth_width)
+    mouth_left, _ = turned(-identity.mouth_width)
+    mouth_right, _ = turned(identity.mouth_width)
     opening = 0.006 + identity.mouth_open * float(np.clip(pose.mouth, 0, 1))
     shift = width * math.sin(turn)  # where the middle of the face went
     return {
@@ -229,8 +238,27 @@ def _layout(identity, pose):
         "ears": ears,
         "nose": (turned(0.0, depth=1.25)[0], identity.nose_height),
         "mouth": ((mouth_left + mouth_right) / 2, identity.mouth_height, (mouth_right - mouth_left) / 2, opening),
+        "hairline": _hairline(identity, width, shift, brows[0][1]),
         "turned": turned,
     }
+
+
+def _hairline(identity, width, shift, brow_y):
+    """The hairline of the identity's style: functions ``y(x)`` and ``dy/dx(x)`` (see ``_HAIRLINES``)."""
+    a0, a1, a2, a4, wave = _HAIRLINES[HAIR_STYLES[identity.hair_style]]
+    side, k = identity.hair_side, 2 * np.pi / _WAVELENGTH
+
+    def curve(x):
+        u = (x - shift) / width
+        y = brow_y + a0 + a1 * side * u + a2 * u**2 + a4 * u**4
+        return y + wave * np.cos(k * (x - shift)) if wave else y
+
+    def slope(x):
+        u = (x - shift) / width
+        dy = (a1 * side + 2 * a2 * u + 4 * a4 * u**3) / width
+        return dy - wave * k * np.sin(k * (x - shift)) if wave else dy
+
+    return curve, slope
 
 
 def _outline_x(width, height, y):
@@ -239,26 +267,25 @@ def _outline_x(width, height, y):
 
 
 def landmarks(identity, pose, size=64):
-    """Ground-truth landmarks ``(14, 2)`` float32, pixel coordinates ``(x, y)``; names in ``LANDMARK_NAMES``.
+    """Ground-truth landmarks ``(13, 2)`` float32, pixel coordinates ``(x, y)``; names in ``LANDMARK_NAMES``.
 
-    They are computed from the same layout that :func:`render` draws. Pupils
-    keep their place when the eyes are closed.
+    They are computed from the same layout that :func:`~fomm_nb.data.painter.render`
+    draws. The eyes keep their place when closed; the pupils' place follows
+    from the pose's gaze (see ``pupils``).
 
     Example:
         >>> points = landmarks(Identity.random(np.random.default_rng(0)), Pose(), size=64)
         >>> points.shape, points.dtype
-        ((14, 2), dtype('float32'))
+        ((13, 2), dtype('float32'))
     """
     lay = _layout(identity, pose)
-    (left_x, eye_y, *_, left_pupil, _), (right_x, _, _, _, right_pupil, _) = lay["eyes"]
+    (left_x, eye_y, *_), (right_x, *_) = lay["eyes"]
     mouth_x, mouth_y, half_width, opening = lay["mouth"]
     lip = opening + identity.lip_thickness
     edge = _outline_x(lay["width"], identity.head_top, eye_y)
     face_points = [
         (left_x, eye_y),
         (right_x, eye_y),
-        left_pupil,
-        right_pupil,
         lay["brows"][0][:2],
         lay["brows"][1][:2],
         lay["nose"],
@@ -269,7 +296,23 @@ def landmarks(identity, pose, size=64):
         (lay["shear"] * identity.head_jaw, identity.head_jaw),
         (-edge, eye_y),
         (edge, eye_y),
+        (lay["shift"], float(lay["hairline"][0](lay["shift"]))),
     ]
+    return _to_pixels(face_points, pose, size)
+
+
+def pupils(identity, pose, size=64):
+    """Where the pupils are drawn: ``(2, 2)`` float32 pixels ``(x, y)``, image-left first (hidden when blinking).
+
+    Example:
+        >>> pupils(Identity.random(np.random.default_rng(0)), Pose(gaze_x=1.0)).shape
+        (2, 2)
+    """
+    return _to_pixels([eye[4] for eye in _layout(identity, pose)["eyes"]], pose, size)
+
+
+def _to_pixels(face_points, pose, size):
+    """Face-frame points ``[(x, y), ...]`` -> pixel coordinates ``(N, 2)`` float32 in this pose."""
     fx, fy = np.array(face_points, dtype=np.float64).T
     x, y = face_to_image(fx, fy, pose.tx, pose.ty, pose.angle, pose.scale)
     return ((np.stack([x, y], axis=1) + 1) / 2 * (size - 1)).astype(np.float32)

@@ -4,7 +4,7 @@ Example:
     >>> dataset = ProceduralFaces("train", num_videos=10, size=64)
     >>> item = dataset[0]
     >>> item["source"].shape, item["driving_landmarks"].shape
-    (torch.Size([3, 64, 64]), torch.Size([14, 2]))
+    (torch.Size([3, 64, 64]), torch.Size([13, 2]))
 """
 
 import numpy as np

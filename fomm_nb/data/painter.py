@@ -10,7 +10,7 @@ milliseconds.
 Example:
     >>> from fomm_nb.data.cartoon import Identity, Pose
     >>> image = render(Identity.random(np.random.default_rng(0)), Pose(yaw=0.3, mouth=1.0))
-    >>> image.shape, image.dtype, 0.0 <= image.min() and image.max() <= 1.0
+    >>> image.shape, image.dtype, bool(0.0 <= image.min() and image.max() <= 1.0)
     ((64, 64, 3), dtype('float32'), True)
 """
 
@@ -23,21 +23,11 @@ from ..errors import InputError
 from .cartoon import HAIR_STYLES, _layout
 from .drawing import Canvas, above, box, circle, coverage, ellipse
 
-# Hairlines above the brows, per style: y = brow + a0 + a1 * side * u + a2 * u^2 + a4 * u^4 + wave * cos(2 pi x / 0.16),
-# with u = x / head half width, measured from the middle of the (turned) face.
-_HAIRLINES = {
-    "short": (-0.1, 0.0, 0.28, 0.0, 0.0),
-    "fringe": (-0.035, 0.0, 0.0, 0.3, 0.02),
-    "side_parting": (-0.08, -0.1, 0.22, 0.0, 0.0),
-    "long": (-0.09, 0.0, 0.3, 0.0, 0.0),
-    "curly": (-0.12, 0.0, 0.3, 0.0, 0.0),
-}
-_WAVELENGTH = 0.16
 _EYE_WHITE, _PUPIL, _OUTLINE = (0.97, 0.97, 0.95), (0.03, 0.03, 0.04), (0.12, 0.07, 0.07)
 _MOUTH_INSIDE, _TEETH, _BLUSH = (0.28, 0.04, 0.08), (0.96, 0.95, 0.9), (0.95, 0.4, 0.45)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _background(colours, angle, blobs, size):
     """The static background ``(S, S, 3)`` float32: a two-colour gradient and soft blobs. Cached, read-only."""
     coords = np.linspace(-1, 1, size, dtype=np.float32)
@@ -108,27 +98,9 @@ def _draw_head(canvas, identity, lay):
         canvas.fill(freckles, _shade(identity.skin, 0.62), (-width, -0.05, width, 0.12), alpha=0.6)
 
     brow_y = lay["brows"][0][1]
-    hair_above = _hairline(identity, lay, brow_y)
-    cap = lambda x, y: np.maximum(ellipse(x, y, 0.0, -0.03, width * 1.08, top * 1.1), hair_above(x, y))
+    curve, slope = lay["hairline"]
+    cap = lambda x, y: np.maximum(ellipse(x, y, 0.0, -0.03, width * 1.08, top * 1.1), above(x, y, curve, slope))
     canvas.fill(cap, identity.hair, (-width * 1.1, -top * 1.1 - 0.05, width * 1.1, brow_y + 0.4))
-
-
-def _hairline(identity, lay, brow_y):
-    """Signed distance to the region above the hairline of the identity's style (see ``_HAIRLINES``)."""
-    a0, a1, a2, a4, wave = _HAIRLINES[HAIR_STYLES[identity.hair_style]]
-    width, shift, side, k = lay["width"], lay["shift"], identity.hair_side, 2 * np.pi / _WAVELENGTH
-
-    def curve(x):
-        u = (x - shift) / width
-        y = brow_y + a0 + a1 * side * u + a2 * u**2 + a4 * u**4
-        return y + wave * np.cos(k * (x - shift)) if wave else y
-
-    def slope(x):
-        u = (x - shift) / width
-        dy = (a1 * side + 2 * a2 * u + 4 * a4 * u**3) / width
-        return dy - wave * k * np.sin(k * (x - shift)) if wave else dy
-
-    return lambda x, y: above(x, y, curve, slope)
 
 
 def _draw_eyes(canvas, identity, lay):

@@ -11,7 +11,7 @@ cross-identity animation that no recorded data set has.
 Example:
     >>> video = make_video(seed=3, num_frames=4, size=64)
     >>> video.frames.shape, video.landmarks.shape
-    ((4, 64, 64, 3), (4, 14, 2))
+    ((4, 64, 64, 3), (4, 13, 2))
 """
 
 import math
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from .cartoon import LANDMARK_NAMES, Identity, Pose, landmarks, with_pose
+from .cartoon import LANDMARK_NAMES, Identity, Pose, landmarks, pupils, with_pose
 from .painter import render
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "ProceduralVideo",
     "landmarks",
     "make_video",
+    "pupils",
     "random_trajectory",
     "render",
     "split_seed",
