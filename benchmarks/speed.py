@@ -9,6 +9,7 @@ explorer's update latency. Timings are medians of interleaved rounds.
     .venv/bin/python benchmarks/speed.py                    # vox-256 and the bundled model, CPU
     .venv/bin/python benchmarks/speed.py --models small --rounds 9
     .venv/bin/python benchmarks/speed.py --device cuda --precision float16 --batch-size 16   # GPU path
+    .venv/bin/python benchmarks/speed.py --device cuda --precision float16 --compile reduce-overhead
 """
 
 import argparse
@@ -49,7 +50,7 @@ def memory_child(args):
             frames = np.stack(list(frames))
             ReferenceLoop(model, source, frames[0]).animate(frames)
         else:
-            engine = AnimationEngine(model, args.batch_size, precision=args.precision)
+            engine = _engine(model, args)
             engine.set_source(source)
             for _ in engine.stream(frames):
                 pass
@@ -57,9 +58,17 @@ def memory_child(args):
     print(json.dumps({"rss_mb": peak.peak_mb, "cuda_mb": cuda_mb}))
 
 
+def _engine(model, args, **options):
+    settings = {"precision": args.precision, "num_threads": args.engine_threads, "workers": args.workers}
+    return AnimationEngine(model, args.batch_size, compile=args.compile or False, **settings, **options)
+
+
 def _memory(args, name, path):
     flags = ["--models", name, "--device", args.device, "--precision", args.precision, "--batch-size", args.batch_size]
     flags += ["--threads", args.threads] if args.threads else []
+    flags += ["--engine-threads", args.engine_threads] if args.engine_threads else []
+    flags += ["--workers", args.workers]
+    flags += ["--compile", args.compile] if isinstance(args.compile, str) else ["--compile"] if args.compile else []
     result = in_fresh_process(__file__, "--memory", path, "--frames", 2 * args.batch_size, *flags)
     cuda = f", CUDA peak {result['cuda_mb']:.0f} MB" if result["cuda_mb"] is not None else ""
     return f"+{result['rss_mb']:.0f} MB resident{cuda}"
@@ -70,10 +79,11 @@ def measure(name, args, peak):
     device, size, batch = model.device, model.image_size, args.batch_size
     source, frames = synthetic_clip(size, 2 * batch)
     frames = np.stack(list(frames))
-    print(f"\n== {label}: {size}x{size}, {args.device}, {args.precision}, engine batch {batch}")
+    threads = f"{args.engine_threads or torch.get_num_threads()} threads x {args.workers} workers"
+    print(f"\n== {label}: {size}x{size}, {args.device}, {args.precision}, engine batch {batch}, {threads}")
 
     start = time.perf_counter()
-    engine = AnimationEngine(model, batch, precision=args.precision)
+    engine = _engine(model, args)
     engine.set_source(source)
     print(f"engine set-up (inference copy, source encoding): {time.perf_counter() - start:.2f} s, once per model")
 
@@ -84,7 +94,7 @@ def measure(name, args, peak):
 
     reference_gflop = gflop(lambda: reference.frame(frames[1]))
     engine_gflop = gflop(lambda: engine.animate_batch(frames[:batch])) / batch
-    cached = AnimationEngine(model, batch, optimize=False)
+    cached = _engine(model, args, optimize=False)
     cached.set_source(source)
     cached_gflop = gflop(lambda: cached.animate_batch(frames[:batch])) / batch
     del cached
@@ -143,6 +153,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (medians are reported)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads for both paths (default: torch's)")
+    parser.add_argument("--engine-threads", type=int, help="the engine's num_threads (default: --threads)")
+    parser.add_argument("--workers", type=int, default=1, help="the engine's workers")
+    parser.add_argument("--compile", nargs="?", const=True, help="torch.compile the generator (optionally: a mode)")
     parser.add_argument("--memory", choices=["reference", "engine"], help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, default=8, help=argparse.SUPPRESS)
     args = parser.parse_args()

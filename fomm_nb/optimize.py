@@ -15,9 +15,9 @@ statistics to train and its state dict is not the published one.
   folds into it, but ``bn1`` feeds a ReLU (which an affine map cannot cross
   when ``a`` may be negative) and no convolution precedes it inside the block
   (its input is also the residual), so it stays, as one cheap pass.
-* **Up blocks without the upsampling.** Nearest x2 upsampling followed by a
-  3x3 convolution (padding 1) gives, at each of the four output phases
-  ``(2i + p, 2j + q)``, a 2x2 convolution of the small input whose taps are
+* **Up blocks without the upsampling** (inputs of 4 pixels a side or more).
+  Nearest x2 upsampling followed by a 3x3 convolution (padding 1) gives, at
+  each of the four output phases ``(2i + p, 2j + q)``, a 2x2 convolution of the small input whose taps are
   sums of the 3x3 taps: along one axis, phase 0 reads rows ``i - 1, i`` with
   taps ``(w0, w1 + w2)`` and phase 1 reads rows ``i, i + 1`` with taps
   ``(w0 + w1, w2)``. One convolution with ``4 C_out`` outputs computes all four
@@ -159,34 +159,48 @@ def _memory_format(tensor):
     return torch.channels_last if channels_last and not tensor.is_contiguous() else torch.contiguous_format
 
 
+#: Smaller inputs (either side) are upsampled as published: there the phase form saves nothing
+#: (``16 (h + 1)^2`` against ``36 h^2`` multiply-adds: equal at 2) and would hold 16/9 of the weights.
+PHASE_MIN_SIZE = 4
+
+
 class UpsampledConvReLU(nn.Module):
     """An eval-mode :class:`~fomm_nb.modules.blocks.UpBlock2d` that never builds the upsampled input.
 
     ``(B, C_in, h, w)`` -> ``(B, C_out, 2h, 2w)``: one 2x2 convolution with
     ``4 C_out`` outputs (the four phases, see the module docstring), ReLU, and
-    the phases interleaved into the output.
+    the phases interleaved into the output. The phase kernel is made for the
+    first input of at least ``PHASE_MIN_SIZE`` pixels a side; smaller inputs
+    are upsampled, then convolved.
 
     Example:
         >>> block = UpBlock2d(8, 4).eval()
-        >>> x = torch.rand(2, 8, 5, 7)
+        >>> x = torch.rand(2, 8, 9, 11)
         >>> bool((UpsampledConvReLU(block)(x) - block(x)).abs().max() < 1e-5)
         True
     """
 
     def __init__(self, block):
         super().__init__()
-        conv = fold_batchnorm(block.conv, block.norm)
-        if conv.kernel_size != (3, 3) or conv.padding != (1, 1) or conv.stride != (1, 1):
+        self.conv = fold_batchnorm(block.conv, block.norm)
+        if self.conv.kernel_size != (3, 3) or self.conv.padding != (1, 1) or self.conv.stride != (1, 1):
             raise ValueError("the phase decomposition needs a 3x3 convolution with padding 1 and stride 1")
-        weight = conv.weight.detach()
-        phases = [_phase_taps(_phase_taps(weight, 2, row), 3, column) for row, column in _PHASES]
-        self.out_channels = conv.out_channels
-        self.weight = nn.Parameter(torch.cat(phases), requires_grad=False)  # (4 C_out, C_in, 2, 2)
-        self.bias = nn.Parameter(conv.bias.detach().repeat(4), requires_grad=False)
+        self.register_buffer("weight", None)  # (4 C_out, C_in, 2, 2), phase-major
+        self.register_buffer("bias", None)  # (4 C_out)
+
+    def _make_phase_kernel(self):
+        weight = self.conv.weight.detach()
+        phases = torch.cat([_phase_taps(_phase_taps(weight, 2, row), 3, column) for row, column in _PHASES])
+        self.weight = phases.contiguous(memory_format=_memory_format(weight))
+        self.bias = self.conv.bias.detach().repeat(4)
 
     def forward(self, x):
         batch, _, height, width = x.shape
-        channels = self.out_channels
+        if min(height, width) < PHASE_MIN_SIZE:
+            return self.conv(F.interpolate(x, scale_factor=2, mode="nearest")).relu_()
+        if self.weight is None:
+            self._make_phase_kernel()
+        channels = self.conv.out_channels
         phases = F.conv2d(x, self.weight, self.bias, padding=1).relu_()  # (B, 4 C_out, h + 1, w + 1)
         out = torch.empty(
             (batch, channels, 2 * height, 2 * width), dtype=phases.dtype, device=x.device, memory_format=_memory_format(x)
@@ -243,6 +257,8 @@ def _fold_block(module):
 
 
 def _winograd(module):
+    if isinstance(module, UpsampledConvReLU):
+        return module  # its 3x3 convolution serves only inputs too small for Winograd: leave it, and stop here
     return WinogradConv2d(module) if isinstance(module, nn.Conv2d) and _winograd_eligible(module) else None
 
 

@@ -111,12 +111,14 @@ def test_folded_model_equals_the_model(tiny):
         assert_close(actual[key], expected[key], tolerance, f"{name} {key}")
 
 
-@pytest.mark.parametrize("height, width", [(5, 7), (8, 8), (1, 3)])
-def test_phase_up_block_equals_upsampling_then_convolution(height, width):
+@pytest.mark.parametrize("height, width, phases", [(4, 4, True), (9, 13, True), (3, 5, False), (1, 16, False)])
+def test_phase_up_block_equals_upsampling_then_convolution(height, width, phases):
     block = perturb_batchnorm(UpBlock2d(6, 4)).eval()
+    fast = UpsampledConvReLU(block)
     x = torch.randn(2, 6, height, width)
     with torch.no_grad():
-        assert_close(UpsampledConvReLU(block)(x), block(x), FOLDED_TOLERANCE, "up block")
+        assert_close(fast(x), block(x), FOLDED_TOLERANCE, "up block")
+    assert (fast.weight is not None) == phases, "the phase kernel serves inputs of 4 pixels a side or more"
 
 
 @pytest.mark.parametrize("tile, kernel_size", [(2, 3), (4, 3), (4, 2), (2, 2)])
