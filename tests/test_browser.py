@@ -1,13 +1,16 @@
-"""The keypoint explorer in a real browser: Voila serves notebooks/03, Chromium drags a keypoint.
+"""The notebook apps in a real browser: Voila serves notebooks/, Chromium uses them.
 
-Voila runs the notebook in a kernel of this Python on 127.0.0.1 (a free port);
-Playwright drives Debian's Chromium (``scripts/install-browser.sh``), presses
-on a keypoint of the explorer's main image, drags it, and checks that the
-displayed prediction changed. Screenshots go to ``$FOMM_NB_ARTIFACTS`` (default
+Voila serves the notebooks folder on 127.0.0.1 (a free port), as for a
+classroom, running each notebook in a kernel of this Python; Playwright
+drives Debian's Chromium (``scripts/install-browser.sh``, or
+``$FOMM_NB_CHROMIUM``). In the keypoint explorer it presses on a keypoint of
+the main image, drags it, and checks that the displayed prediction changed;
+in the try-it app it picks a photo and a video, presses Generate and waits
+for the result video. Screenshots go to ``$FOMM_NB_ARTIFACTS`` (default
 ``<tmp>/fomm-nb-artifacts``).
 
-Without Chromium (or Playwright, or Voila) the test is skipped on a user's
-machine, and fails under CI (``CI=true``).
+Without Chromium (or Playwright, or Voila) the tests are skipped on a user's
+machine, and fail under CI (``CI=true``).
 
     .venv/bin/python -m pytest tests/test_browser.py -s
 """
@@ -21,6 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 
@@ -31,8 +35,10 @@ import torch
 from notebook_kernel import jupyter_path_with, write_kernelspec
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "03_keypoint_explorer.ipynb"
-CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOK = NOTEBOOKS / "03_keypoint_explorer.ipynb"
+TRY_IT = NOTEBOOKS / "01_try_it_yourself.ipynb"
+CHROMIUM = Path(os.environ.get("FOMM_NB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # The clip of notebooks/03_keypoint_explorer.ipynb (a clip's length changes its frames: blinks are drawn per clip).
@@ -112,14 +118,14 @@ def _stop(process):
 
 @pytest.fixture(scope="module")
 def voila_url(tmp_path_factory):
-    """Voila serving the explorer notebook; stopped (by PID) when the module's tests end."""
+    """Voila serving the notebooks folder (``URL + "voila/render/NAME.ipynb"``); stopped by its PID at the end."""
     _requirements()
     folder = tmp_path_factory.mktemp("voila")
     port = _free_port()
     env = {**os.environ, "JUPYTER_PATH": jupyter_path_with(write_kernelspec(folder / "jupyter")),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     log = folder / "voila.log"
-    command = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+    command = [sys.executable, "-m", "voila", str(NOTEBOOKS), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
@@ -174,60 +180,127 @@ def _wait_until(predicate, timeout, what):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def test_dragging_a_keypoint_changes_the_prediction(voila_url, tmp_path):
+def _render_url(base, notebook):
+    return f"{base}voila/render/{notebook.relative_to(NOTEBOOKS).as_posix()}"
+
+
+@contextmanager
+def _browser(folder, messages):
+    """A Chromium page (a fresh profile in ``folder``); console messages go to ``messages``."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(folder), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000})
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+            yield page
+        finally:
+            browser.close()
+
+
+def _console_errors(messages):
+    """Console errors, less the expected ones offline (fonts and scripts from a CDN)."""
+    return [m for m in messages if m.startswith("error") and "ERR_NAME_NOT_RESOLVED" not in m and "font" not in m.lower()]
+
+
+def _open_app(page, url, selector, name):
+    """Open ``url`` and wait for ``selector``; on failure save a screenshot and show the page's error outputs."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        page.goto(url, timeout=START_TIMEOUT * 1000)
+        return page.wait_for_selector(selector, state="visible", timeout=START_TIMEOUT * 1000)
+    except PlaywrightError as error:
+        page.screenshot(path=str(ARTIFACTS / f"{name}-failed.png"), full_page=True)
+        outputs = page.locator("[data-mime-type='application/vnd.jupyter.stderr'], .jp-OutputArea-output pre").all_inner_texts()
+        pytest.fail(f"{url}: {selector} did not appear ({str(error).splitlines()[0]}); "
+                    f"page outputs: {[text[-500:] for text in outputs][-3:]}; screenshot in {ARTIFACTS}")
+
+
+def test_dragging_a_keypoint_changes_the_prediction(voila_url, tmp_path):
     assert NOTEBOOK_CLIP in NOTEBOOK.read_text(), f"{NOTEBOOK.name} changed its clip: update this test's constants"
     k, value = _target_keypoint()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     messages = []
     start = time.perf_counter()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000})
-        try:
-            page = browser.pages[0] if browser.pages else browser.new_page()
-            page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
-            page.goto(voila_url, timeout=START_TIMEOUT * 1000)
-            main = page.wait_for_selector(MAIN, state="visible", timeout=START_TIMEOUT * 1000)
-            prediction = page.wait_for_selector(PREDICTION, state="visible", timeout=START_TIMEOUT * 1000)
-            page.wait_for_function(f"document.querySelector('{PREDICTION}').naturalWidth > 0", timeout=30_000)
-            time.sleep(1.0)  # let any first background prediction land
-            loaded = time.perf_counter() - start
+    with _browser(tmp_path / "chromium-profile", messages) as page:
+        main = _open_app(page, _render_url(voila_url, NOTEBOOK), MAIN, "explorer")
+        prediction = page.wait_for_selector(PREDICTION, state="visible", timeout=START_TIMEOUT * 1000)
+        page.wait_for_function(f"document.querySelector('{PREDICTION}').naturalWidth > 0", timeout=30_000)
+        time.sleep(1.0)  # let any first background prediction land
+        loaded = time.perf_counter() - start
 
-            before_src = prediction.get_attribute("src")
-            before, main_before = prediction.screenshot(), main.screenshot()
-            (ARTIFACTS / "explorer-before.png").write_bytes(page.screenshot(full_page=True))
-            box = main.bounding_box()
-            natural = page.evaluate(f"document.querySelector('{MAIN}').naturalWidth")
-            x, y = _screen_point(box, natural, value)
-            direction = 1 if value[0] < 0 else -1  # drag towards the middle, so the keypoint stays on the image
-            page.mouse.move(x, y)
-            page.mouse.down()
-            page.wait_for_timeout(300)  # the press selects the nearest keypoint
-            selected = page.locator(".fomm-explorer select").evaluate("menu => menu.selectedOptions[0].text")
-            for step in range(1, 11):
-                page.mouse.move(x + direction * DRAG_PIXELS * step / 10, y)
-                page.wait_for_timeout(60)
-            page.mouse.up()
+        before_src = prediction.get_attribute("src")
+        before, main_before = prediction.screenshot(), main.screenshot()
+        (ARTIFACTS / "explorer-before.png").write_bytes(page.screenshot(full_page=True))
+        box = main.bounding_box()
+        natural = page.evaluate(f"document.querySelector('{MAIN}').naturalWidth")
+        x, y = _screen_point(box, natural, value)
+        direction = 1 if value[0] < 0 else -1  # drag towards the middle, so the keypoint stays on the image
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.wait_for_timeout(300)  # the press selects the nearest keypoint
+        selected = page.locator(".fomm-explorer select").evaluate("menu => menu.selectedOptions[0].text")
+        for step in range(1, 11):
+            page.mouse.move(x + direction * DRAG_PIXELS * step / 10, y)
+            page.wait_for_timeout(60)
+        page.mouse.up()
 
-            _wait_until(lambda: prediction.get_attribute("src") != before_src, 30, "the prediction image to update")
-            time.sleep(1.0)  # the last background prediction, after the mouse rests
-            after, main_after = prediction.screenshot(), main.screenshot()
-            (ARTIFACTS / "explorer-after.png").write_bytes(page.screenshot(full_page=True))
-            (ARTIFACTS / "prediction-before.png").write_bytes(before)
-            (ARTIFACTS / "prediction-after.png").write_bytes(after)
-        finally:
-            browser.close()
+        _wait_until(lambda: prediction.get_attribute("src") != before_src, 30, "the prediction image to update")
+        time.sleep(1.0)  # the last background prediction, after the mouse rests
+        after, main_after = prediction.screenshot(), main.screenshot()
+        (ARTIFACTS / "explorer-after.png").write_bytes(page.screenshot(full_page=True))
+        (ARTIFACTS / "prediction-before.png").write_bytes(before)
+        (ARTIFACTS / "prediction-after.png").write_bytes(after)
     seconds = time.perf_counter() - start
     change = np.abs(_pixels(after) - _pixels(before)).mean(-1)  # (H, W) grey levels
     moved = np.abs(_pixels(main_after) - _pixels(main_before)).mean(-1)
-    print(f"\npressed on keypoint {k}, the explorer selected {selected}; dragged {DRAG_PIXELS} px; prediction changed by {change.mean():.2f} grey levels on average "
-          f"(at most {change.max():.0f}); page ready in {loaded:.1f} s, test {seconds:.1f} s; screenshots in {ARTIFACTS}")
-    errors = [m for m in messages if m.startswith("error") and "font" not in m.lower()]
+    print(f"\nexplorer: pressed on keypoint {k}, selected {selected}; dragged {DRAG_PIXELS} px; the prediction changed by "
+          f"{change.mean():.2f} grey levels on average (at most {change.max():.0f}); page ready in {loaded:.1f} s, "
+          f"test {seconds:.1f} s; screenshots in {ARTIFACTS}")
+    errors = _console_errors(messages)
     assert selected == str(k), f"pressed on keypoint {k}, the explorer selected {selected}"
     # Screenshots of one image are identical, so any difference is a redraw; these margins are far above zero.
     assert moved.max() > MOVED_LEVELS, f"the keypoint was not redrawn elsewhere (console errors: {errors[-5:]})"
     assert change.max() > CHANGED_LEVELS and change.mean() > CHANGED_MEAN, (
-        f"the prediction did not change visibly: mean {change.mean():.3f}, max {change.max():.1f} (console errors: {errors[-5:]})")
+        f"the prediction did not change visibly: mean {change.mean():.3f}, max {change.max():.1f} "
+        f"(console errors: {errors[-5:]})")
+
+
+def _choose(page, description, label_start):
+    """Pick the option starting with ``label_start`` in the try-it app's dropdown ``description``; its label."""
+    menu = page.locator(f".fomm-tryit .widget-dropdown:has(label:text-is('{description}')) select")
+    labels = menu.evaluate("menu => [...menu.options].map(option => option.text)")
+    label = next((text for text in labels if text.startswith(label_start)), None)
+    assert label is not None, f"no {description} starting with {label_start!r} among {labels}"
+    menu.select_option(label=label)
+    return label
+
+
+def test_try_it_generates_a_video(voila_url, tmp_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    messages = []
+    start = time.perf_counter()
+    with _browser(tmp_path / "chromium-profile", messages) as page:
+        _open_app(page, _render_url(voila_url, TRY_IT), ".fomm-tryit", "try-it")
+        generate = page.locator(".fomm-tryit button", has_text="Generate")
+        picture = _choose(page, "picture", "astronaut")
+        video = _choose(page, "video", "carphone")
+        _choose(page, "model", "demo")
+        page.wait_for_timeout(500)  # the previews follow the menus
+        generate.click()
+        result = page.locator("video.fomm-tryit-result")
+        result.wait_for(state="visible", timeout=START_TIMEOUT * 1000)
+        status = page.locator(".fomm-tryit .widget-html").all_inner_texts()
+        links = page.locator(".fomm-tryit a[download]").count()
+        source = result.get_attribute("src") or ""
+        (ARTIFACTS / "try-it.png").write_bytes(page.screenshot(full_page=True))
+    seconds = time.perf_counter() - start
+    print(f"\ntry it: {picture} x {video}: {' '.join(text for text in status if 'frames' in text)}; test {seconds:.1f} s")
+    errors = _console_errors(messages)
+    assert source, f"the result video has no source (console errors: {errors[-5:]})"
+    assert links == 2, f"expected two download links, found {links}"
+    assert any("frames in" in text for text in status), f"no 'N frames in S s' status: {status}"
