@@ -25,6 +25,7 @@ from fomm_nb.data import (
     write_frames_dataset,
 )
 from fomm_nb.data.drawing import Canvas, circle, ellipse
+from fomm_nb.data.video_folder import VideoFolder
 from fomm_nb.errors import InputError
 
 IDS = {name: index for index, name in enumerate(LANDMARK_NAMES)}
@@ -66,6 +67,8 @@ def test_bad_sizes_are_refused(identity):
         render(identity, Pose(), size=8)
     with pytest.raises(InputError, match="size"):
         render(identity, Pose(), size=64.0)
+    with pytest.raises(InputError, match="scale"):
+        render(identity, Pose(scale=0.0))
 
 
 def test_a_drawn_disc_covers_each_pixel_by_its_area():
@@ -80,7 +83,7 @@ def test_a_drawn_disc_covers_each_pixel_by_its_area():
     ys = (centres[:, None, None, None] + offsets[None, None, :, None] * step)  # (S, 1, 16, 1)
     area = ((xs - 0.05) ** 2 + (ys + 0.02) ** 2 < radius**2).mean(axis=(2, 3))
     edge = (area > 0) & (area < 1)
-    assert edge.sum() > 30  # the edge pixels take intermediate values ...
+    assert edge.sum() > 30 and len(np.unique(canvas.image)) > 20  # the edge pixels take intermediate values ...
     assert np.abs(canvas.image[..., 0] - area)[edge].max() < 0.1  # ... close to the covered area
     assert np.array_equal(canvas.image[..., 0][~edge], area[~edge])
 
@@ -102,7 +105,6 @@ def test_frames_are_anti_aliased(identity):
     nearest = fine[3:186:3, 3:186:3]  # point samples: what jagged drawing gives
     error, jagged_error = np.abs(coarse[1:62, 1:62] - filtered).mean(), np.abs(nearest - filtered).mean()
     assert error < 0.003 and error < jagged_error / 3
-    assert len(np.unique(coarse.reshape(-1, 3), axis=0)) > 1500
 
 
 # ----------------------------------------------------------------------------- landmarks and pose
@@ -245,8 +247,9 @@ def test_dataset_splits_and_seeds_are_disjoint():
     train = {split_seed("train", index, seed) for index in (0, 999_999) for seed in (0, 1)}
     test = {split_seed("test", index, seed) for index in (0, 999_999) for seed in (0, 1)}
     assert len(train | test) == 8
-    assert ProceduralFaces("test", num_videos=2).video(0, 1).identity != ProceduralFaces("train", num_videos=2).video(0, 1).identity
-    assert ProceduralFaces("train", num_videos=2, seed=1).video(0, 1).identity != ProceduralFaces("train", num_videos=2).video(0, 1).identity
+    first_identity = lambda **options: ProceduralFaces(num_videos=2, **options).video(0, num_frames=1).identity
+    assert first_identity(split="test") != first_identity(split="train")
+    assert first_identity(seed=1) != first_identity(seed=0)
     with pytest.raises(InputError, match="split must be"):
         ProceduralFaces("valid")
     with pytest.raises(InputError, match="frames_per_video"):
@@ -273,6 +276,7 @@ def test_write_frames_dataset_png(tmp_path):
     frames = np.stack([iio.imread(folder / f"{t:07d}.png") for t in range(3)])
     assert frames.shape == (3, 32, 32, 3) and np.abs(frames / 255.0 - video.frames).max() <= 0.5 / 255 + 1e-6
     assert np.array_equal(np.load(root / "test" / "face-1000000.landmarks.npy"), video.landmarks)
+    assert len(VideoFolder(root, "train", size=32, augment=False)) == 2  # the landmark files are not taken for videos
 
 
 def test_write_frames_dataset_mp4(tmp_path):

@@ -14,8 +14,9 @@ image-left.
 
 Example:
     >>> identity = Identity.random(np.random.default_rng(0))
-    >>> landmarks(identity, Pose(tx=0.5), size=65)[0] - landmarks(identity, Pose(), size=65)[0]
-    array([16.,  0.], dtype=float32)
+    >>> moved = landmarks(identity, Pose(tx=0.5), size=65) - landmarks(identity, Pose(), size=65)
+    >>> [round(float(v), 3) for v in moved[0]]  # half a frame of 65 pixels to the right
+    [16.0, 0.0]
 """
 
 import colorsys
@@ -43,7 +44,8 @@ LANDMARK_NAMES = (  # the order of the first version of this data set, kept
 )
 
 HAIR_STYLES = ("short", "fringe", "side_parting", "long", "curly")
-# Hairlines per style, above the brows: y = brow + a0 + a1 * hair_side * u + a2 * u^2 + a4 * u^4 + wave * cos(2 pi x / 0.16),
+# Hairlines per style (a0, a1, a2, a4, wave), above the brows:
+#   y = brow + a0 + a1 * hair_side * u + a2 * u^2 + a4 * u^4 + wave * cos(2 pi x / _WAVELENGTH)
 # with x measured from the middle of the (turned) face and u = x / the outline's half width.
 _HAIRLINES = {
     "short": (-0.1, 0.0, 0.28, 0.0, 0.0),
@@ -56,7 +58,9 @@ _WAVELENGTH = 0.16
 YAW_RADIANS = 0.6  # yaw 1 turns the head by this much
 NARROWING = 0.2  # yaw 1 narrows the outline by this fraction
 
+# black, dark brown, brown, blond, red, grey
 _HAIR = ((0.07, 0.05, 0.05), (0.3, 0.17, 0.08), (0.55, 0.33, 0.15), (0.88, 0.72, 0.38), (0.68, 0.24, 0.1), (0.78, 0.78, 0.8))
+# blue, green, brown, grey
 _IRIS = ((0.2, 0.45, 0.85), (0.2, 0.55, 0.3), (0.42, 0.25, 0.1), (0.45, 0.52, 0.6))
 
 
@@ -117,50 +121,53 @@ class Identity:
     @classmethod
     def random(cls, rng):
         """A random identity from a :class:`numpy.random.Generator` (the same draws give the same face)."""
-        if rng.uniform() < 0.85:
-            skin = _colour(rng, draw=lambda: np.array([0.33, 0.2, 0.13]) + rng.uniform() * np.array([0.65, 0.65, 0.61]) + rng.normal(0, 0.03, 3))
+
+        def uniform(low, high):
+            return float(rng.uniform(low, high))
+
+        def palette(colours, spread):
+            return lambda: np.array(colours[rng.integers(len(colours))]) + rng.normal(0, spread, 3)
+
+        if rng.uniform() < 0.85:  # from dark to light human skin; else a cartoon colour
+            skin = _colour(rng, draw=lambda: np.array([0.33, 0.2, 0.13]) + rng.uniform() * np.array([0.65, 0.65, 0.61]))
         else:
-            skin = _colour(rng, draw=lambda: colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.25, 0.5), rng.uniform(0.6, 0.9)))
-        if rng.uniform() < 0.8:
-            hair = _colour(rng, (skin,), draw=lambda: np.array(_HAIR[rng.integers(len(_HAIR))]) + rng.normal(0, 0.04, 3))
-        else:
-            hair = _colour(rng, (skin,))
+            skin = _colour(rng, draw=lambda: colorsys.hsv_to_rgb(rng.uniform(), uniform(0.25, 0.5), uniform(0.6, 0.9)))
+        hair = _colour(rng, (skin,), draw=palette(_HAIR, 0.04) if rng.uniform() < 0.8 else None)
         if _distance(hair, skin) < 0.25:
             hair = tuple(0.35 * c for c in hair)
-        background = (_colour(rng, (skin, hair), margin=0.2), _colour(rng, (skin, hair), margin=0.2))
-        eye_height, eye_size = rng.uniform(-0.12, -0.04), rng.uniform(0.065, 0.085)
-        nose_height = eye_height + rng.uniform(0.17, 0.23)
-        lips_red = np.array([0.78, 0.16, 0.22]) + rng.normal(0, 0.05, 3)
+        eye_height = uniform(-0.12, -0.04)
+        nose_height = eye_height + uniform(0.17, 0.23)
+        lips = np.clip(0.35 * np.array(skin) + 0.65 * (np.array([0.78, 0.16, 0.22]) + rng.normal(0, 0.05, 3)), 0, 1)
         return cls(
-            head_width=rng.uniform(0.4, 0.5),
-            head_top=rng.uniform(0.5, 0.6),
-            head_jaw=rng.uniform(0.58, 0.68),
-            eye_spacing=rng.uniform(0.16, 0.21),
+            head_width=uniform(0.4, 0.5),
+            head_top=uniform(0.5, 0.6),
+            head_jaw=uniform(0.58, 0.68),
+            eye_spacing=uniform(0.16, 0.21),
             eye_height=eye_height,
-            eye_size=eye_size,
-            brow_gap=rng.uniform(0.04, 0.08),
-            brow_thickness=rng.uniform(0.022, 0.036),
-            brow_tilt=rng.uniform(-0.25, 0.25),
+            eye_size=uniform(0.065, 0.085),
+            brow_gap=uniform(0.04, 0.08),
+            brow_thickness=uniform(0.022, 0.036),
+            brow_tilt=uniform(-0.25, 0.25),
             nose_height=nose_height,
-            nose_size=rng.uniform(0.035, 0.055),
-            mouth_height=nose_height + rng.uniform(0.12, 0.16),
-            mouth_width=rng.uniform(0.11, 0.17),
-            lip_thickness=rng.uniform(0.018, 0.03),
-            mouth_open=rng.uniform(0.07, 0.1),
-            smile=rng.uniform(-0.01, 0.03),
-            ear_size=rng.uniform(0.06, 0.08),
+            nose_size=uniform(0.035, 0.055),
+            mouth_height=nose_height + uniform(0.12, 0.16),
+            mouth_width=uniform(0.11, 0.17),
+            lip_thickness=uniform(0.018, 0.03),
+            mouth_open=uniform(0.07, 0.1),
+            smile=uniform(-0.01, 0.03),
+            ear_size=uniform(0.06, 0.08),
             hair_style=int(rng.integers(len(HAIR_STYLES))),
             hair_side=int(rng.choice([-1, 1])),
-            blush=rng.uniform(0.0, 0.4),
-            freckles=tuple((float(rng.uniform(-0.25, 0.25)), float(rng.uniform(-0.02, 0.08))) for _ in range(rng.choice([0, 0, 8, 12]))),
+            blush=uniform(0.0, 0.4),
+            freckles=tuple((uniform(-0.25, 0.25), uniform(-0.02, 0.08)) for _ in range(rng.choice([0, 0, 8, 12]))),
             skin=skin,
             hair=hair,
-            iris=_colour(rng, draw=lambda: np.array(_IRIS[rng.integers(len(_IRIS))]) + rng.normal(0, 0.05, 3)),
-            lips=tuple(float(c) for c in np.clip(0.35 * np.array(skin) + 0.65 * lips_red, 0, 1)),
+            iris=_colour(rng, draw=palette(_IRIS, 0.05)),
+            lips=tuple(float(c) for c in lips),
             shirt=_colour(rng, (skin,)),
-            background=background,
-            background_angle=rng.uniform(0, 2 * np.pi),
-            blobs=tuple((*map(float, rng.uniform(-1, 1, 2)), float(rng.uniform(0.15, 0.35)), _colour(rng)) for _ in range(3)),
+            background=(_colour(rng, (skin, hair), margin=0.2), _colour(rng, (skin, hair), margin=0.2)),
+            background_angle=uniform(0, 2 * np.pi),
+            blobs=tuple((uniform(-1, 1), uniform(-1, 1), uniform(0.15, 0.35), _colour(rng)) for _ in range(3)),
         )
 
 
@@ -205,7 +212,7 @@ def with_pose(pose, **changes):
 
 def _layout(identity, pose):
     """Where every feature is, in face coordinates, for this identity in this pose (a dict)."""
-    turn = YAW_RADIANS * float(np.clip(pose.yaw, -1, 1))
+    turn = YAW_RADIANS * _clip(pose.yaw, -1, 1)
     radius = identity.head_width
     width = radius * (1 - NARROWING * abs(turn) / YAW_RADIANS)
 
@@ -214,20 +221,21 @@ def _layout(identity, pose):
         angle = math.asin(max(-1.0, min(1.0, x / (radius * depth))))
         return width * depth * math.sin(angle + turn), width / radius * math.cos(angle + turn) / math.cos(angle)
 
-    blink, gaze_x, gaze_y = (float(np.clip(value, lo, 1)) for value, lo in ((pose.blink, 0), (pose.gaze_x, -1), (pose.gaze_y, -1)))
+    blink, gaze_x, gaze_y = _clip(pose.blink, 0, 1), _clip(pose.gaze_x, -1, 1), _clip(pose.gaze_y, -1, 1)
     eyes, brows, ears = [], [], []
     for side in (-1, 1):
         x, shrink = turned(side * identity.eye_spacing)
         half_width, half_height = 1.3 * identity.eye_size * shrink, identity.eye_size
         pupil = (x + 0.4 * gaze_x * half_width, identity.eye_height + 0.3 * gaze_y * half_height)
         eyes.append((x, identity.eye_height, half_width, max(half_height * (1 - blink), 1e-3), pupil, shrink))
-        brows.append((x, identity.eye_height - half_height - identity.brow_gap, 1.15 * half_width, -side * identity.brow_tilt))
+        brow_y = identity.eye_height - half_height - identity.brow_gap
+        brows.append((x, brow_y, 1.15 * half_width, -side * identity.brow_tilt))
         hidden = max(side * turn, 0.0) / YAW_RADIANS  # the ear on the side the face turns to slides behind the head
         ear_y = identity.eye_height + 0.05
         ears.append((side * _outline_x(width, identity.head_top, ear_y) * (1 - 0.3 * hidden), ear_y))
     mouth_left, _ = turned(-identity.mouth_width)
     mouth_right, _ = turned(identity.mouth_width)
-    opening = 0.006 + identity.mouth_open * float(np.clip(pose.mouth, 0, 1))
+    opening = 0.006 + identity.mouth_open * _clip(pose.mouth, 0, 1)
     shift = width * math.sin(turn)  # where the middle of the face went
     return {
         "width": width,
@@ -259,6 +267,10 @@ def _hairline(identity, width, shift, brow_y):
         return dy - wave * k * np.sin(k * (x - shift)) if wave else dy
 
     return curve, slope
+
+
+def _clip(value, low, high):
+    return float(min(max(value, low), high))
 
 
 def _outline_x(width, height, y):

@@ -37,7 +37,8 @@ class ProceduralFaces(Dataset):
             raise InputError(f"frames_per_video must be at least 2 (a source and a driving frame), got {frames_per_video}")
         if not isinstance(size, int) or size < 16:
             raise InputError(f"size must be an integer of at least 16 pixels, got {size!r}")
-        self.split, self.num_videos, self.frames_per_video, self.size, self.seed = split, num_videos, frames_per_video, size, seed
+        self.split, self.num_videos, self.seed = split, num_videos, seed
+        self.frames_per_video, self.size = frames_per_video, size
 
     def __len__(self):
         return self.num_videos

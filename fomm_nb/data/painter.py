@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from .cartoon import HAIR_STYLES, _layout
-from .drawing import Canvas, above, box, circle, coverage, ellipse
+from .drawing import Canvas, above, box, circle, ellipse
 
 _EYE_WHITE, _PUPIL, _OUTLINE = (0.97, 0.97, 0.95), (0.03, 0.03, 0.04), (0.12, 0.07, 0.07)
 _MOUTH_INSIDE, _TEETH, _BLUSH = (0.28, 0.04, 0.08), (0.96, 0.95, 0.9), (0.95, 0.4, 0.45)
@@ -58,7 +58,8 @@ def _draw_back(canvas, identity, lay):
     style = HAIR_STYLES[identity.hair_style]
     if style == "long":
         top = identity.head_top * 1.1
-        hair = lambda x, y: np.minimum(ellipse(x, y, 0.0, -0.03, width * 1.12, top), box(x, y, 0.0, jaw / 2 + 0.05, width * 1.2, jaw / 2 + 0.2, 0.1))
+        crown = lambda x, y: ellipse(x, y, 0.0, -0.03, width * 1.12, top)
+        hair = lambda x, y: np.minimum(crown(x, y), box(x, y, 0.0, jaw / 2 + 0.05, width * 1.2, jaw / 2 + 0.2, 0.1))
         canvas.fill(hair, identity.hair, (-width * 1.25, -top - 0.05, width * 1.25, jaw + 0.3))
     elif style == "curly":
         angles = np.linspace(0.85 * np.pi, 2.15 * np.pi, 11)
@@ -66,14 +67,16 @@ def _draw_back(canvas, identity, lay):
         hair = lambda x, y: functools.reduce(np.minimum, [circle(x, y, cx, cy, 0.14) for cx, cy in centres])
         canvas.fill(hair, identity.hair, (-width * 1.15 - 0.15, -identity.head_top - 0.3, width * 1.15 + 0.15, 0.3))
     shoulders_y = jaw + 0.62
-    canvas.fill(lambda x, y: ellipse(x, y, 0.3 * shift, shoulders_y, width * 2.4, 0.47), identity.shirt, (-1.6, shoulders_y - 0.5, 1.6, shoulders_y + 0.5))
+    shoulders = lambda x, y: ellipse(x, y, 0.3 * shift, shoulders_y, width * 2.4, 0.47)
+    canvas.fill(shoulders, identity.shirt, (-1.6, shoulders_y - 0.5, 1.6, shoulders_y + 0.5))
     neck = lambda x, y: box(x, y, 0.3 * shift, jaw, 0.42 * width, 0.32, 0.4 * width)
     canvas.fill(neck, _shade(identity.skin, 0.82), (-width, jaw - 0.35, width, jaw + 0.35))
     ear = identity.ear_size
     for side, (x, y) in zip((-1, 1), lay["ears"]):
-        canvas.fill(lambda fx, fy: ellipse(fx, fy, x, y, 0.7 * ear, ear), _shade(identity.skin, 0.92), (x - ear, y - ear, x + ear, y + ear))
+        region = (x - ear, y - ear, x + ear, y + ear)
+        canvas.fill(lambda fx, fy: ellipse(fx, fy, x, y, 0.7 * ear, ear), _shade(identity.skin, 0.92), region)
         inner = lambda fx, fy: ellipse(fx, fy, x + side * 0.2 * ear, y, 0.35 * ear, 0.6 * ear)
-        canvas.fill(inner, _shade(identity.skin, 0.74), (x - ear, y - ear, x + ear, y + ear))
+        canvas.fill(inner, _shade(identity.skin, 0.74), region)
 
 
 def _draw_head(canvas, identity, lay):
@@ -115,14 +118,19 @@ def _draw_eyes(canvas, identity, lay):
         thin = min(1.0, 2 * half_height / canvas.pixel)  # a slit thinner than a pixel covers it only partly
         iris = 0.62 * size
         canvas.paint(window, _EYE_WHITE, opening, alpha=thin)
-        canvas.paint(window, identity.iris, np.maximum(ellipse(fx, fy, px, py, iris * shrink, iris), opening), alpha=thin)
-        canvas.paint(window, _PUPIL, np.maximum(ellipse(fx, fy, px, py, 0.45 * iris * shrink, 0.45 * iris), opening), alpha=thin)
-        canvas.paint(window, _EYE_WHITE, np.maximum(circle(fx, fy, px - 0.3 * iris, py - 0.35 * iris, 0.22 * iris), opening), alpha=thin)
+        for colour, shape in (
+            (identity.iris, ellipse(fx, fy, px, py, iris * shrink, iris)),
+            (_PUPIL, ellipse(fx, fy, px, py, 0.45 * iris * shrink, 0.45 * iris)),
+            (_EYE_WHITE, circle(fx, fy, px - 0.3 * iris, py - 0.35 * iris, 0.22 * iris)),  # the highlight
+        ):
+            canvas.paint(window, colour, np.maximum(shape, opening), alpha=thin)  # clipped by the lids
         canvas.paint(window, _OUTLINE, np.abs(opening) - 0.12 * size)
     brow_colour = _shade(identity.hair, 0.4)
     for x, y, half_width, tilt in lay["brows"]:
         c, s = math.cos(tilt), math.sin(tilt)
-        brow = lambda fx, fy: ellipse(c * (fx - x) + s * (fy - y), c * (fy - y) - s * (fx - x), 0.0, 0.0, half_width, identity.brow_thickness)
+        along = lambda fx, fy: c * (fx - x) + s * (fy - y)
+        across = lambda fx, fy: c * (fy - y) - s * (fx - x)
+        brow = lambda fx, fy: ellipse(along(fx, fy), across(fx, fy), 0.0, 0.0, half_width, identity.brow_thickness)
         canvas.fill(brow, brow_colour, (x - half_width - 0.02, y - half_width, x + half_width + 0.02, y + half_width))
 
 
@@ -130,16 +138,19 @@ def _draw_nose_and_mouth(canvas, identity, lay):
     """The nose (a darker ball at its tip) and the mouth: lips, the inside and teeth when open."""
     nx, ny = lay["nose"]
     size = identity.nose_size
-    canvas.fill(lambda x, y: ellipse(x, y, nx, ny, size, 0.8 * size), _shade(identity.skin, 0.78), (nx - size, ny - size, nx + size, ny + size))
+    nose = lambda x, y: ellipse(x, y, nx, ny, size, 0.8 * size)
+    canvas.fill(nose, _shade(identity.skin, 0.78), (nx - size, ny - size, nx + size, ny + size))
     mx, my, half_width, opening = lay["mouth"]
     lip, smile = identity.lip_thickness, identity.smile
     bend = lambda x, y: y - my + smile * ((x - mx) / half_width) ** 2  # the corners rise by `smile`
-    region = (mx - half_width - 0.02, my - smile - opening - lip - 0.02, mx + half_width + 0.02, my + opening + lip + 0.02)
+    reach = abs(smile) + opening + lip + 0.02
+    region = (mx - half_width - 0.02, my - reach, mx + half_width + 0.02, my + reach)
     canvas.fill(lambda x, y: ellipse(x, bend(x, y), mx, 0.0, half_width, opening + lip), identity.lips, region)
     inside = lambda x, y: ellipse(x, bend(x, y), mx, 0.0, 0.82 * half_width, opening)
     canvas.fill(inside, _MOUTH_INSIDE, region, alpha=min(1.0, 2 * opening / canvas.pixel))
-    if opening > 0.02:
-        canvas.fill(lambda x, y: np.maximum(inside(x, y), bend(x, y) + 0.4 * opening), _TEETH, region)
+    teeth = min(max((opening - 0.015) / 0.02, 0.0), 1.0)  # fade in as the mouth opens: no jump between frames
+    if teeth > 0:
+        canvas.fill(lambda x, y: np.maximum(inside(x, y), bend(x, y) + 0.4 * opening), _TEETH, region, alpha=teeth)
 
 
 def render(identity, pose, size=64):
@@ -155,6 +166,8 @@ def render(identity, pose, size=64):
     """
     if not isinstance(size, (int, np.integer)) or size < 16:
         raise InputError(f"size must be an integer of at least 16 pixels, got {size!r}")
+    if not pose.scale > 0:
+        raise InputError(f"the pose's scale must be positive, got {pose.scale}")
     background = _background(identity.background, identity.background_angle, identity.blobs, int(size))
     canvas = Canvas(background.copy(), pose.tx, pose.ty, pose.angle, pose.scale)
     lay = _layout(identity, pose)
