@@ -107,15 +107,25 @@ class ReferenceLoop:
         return np.stack([self.frame(image) for image in driving])
 
 
-def median_seconds(functions, rounds):
-    """Per-call median seconds of each function, timed in interleaved rounds: ``{name: seconds}``."""
+def interleaved_seconds(functions, rounds):
+    """Seconds of each call of each function, timed in interleaved rounds: ``{name: [seconds, ...]}``."""
     times = {name: [] for name in functions}
     for _ in range(rounds):
         for name, function in functions.items():
             start = time.perf_counter()
             function()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def median_seconds(functions, rounds):
+    """Per-call median seconds of each function, timed in interleaved rounds: ``{name: seconds}``."""
+    return {name: statistics.median(values) for name, values in interleaved_seconds(functions, rounds).items()}
+
+
+def median_ratio(numerators, denominators):
+    """The median over rounds of ``numerator / denominator``: a ratio robust to load that changes between rounds."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
 def gflop(function):
@@ -126,11 +136,14 @@ def gflop(function):
 
 
 def gemm_peak(size=2048, repeats=7):
-    """This CPU's measured single-precision GEMM rate (GFLOP/s): the median of ``repeats`` products."""
+    """This CPU's single-precision GEMM rate (GFLOP/s): the best of ``repeats`` ``size``-cubed products.
+
+    The best, not the median: other processes can only slow a product down.
+    """
     a, b = torch.randn(size, size), torch.randn(size, size)
     out = torch.empty(size, size)
     torch.mm(a, b, out=out)
-    seconds = median_seconds({"mm": lambda: torch.mm(a, b, out=out)}, repeats)["mm"]
+    seconds = min(interleaved_seconds({"mm": lambda: torch.mm(a, b, out=out)}, repeats)["mm"])
     return 2 * size**3 / seconds / 1e9
 
 

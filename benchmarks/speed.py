@@ -15,6 +15,7 @@ explorer's update latency. Timings are medians of interleaved rounds.
 import argparse
 import json
 import os
+import statistics
 import time
 
 import numpy as np
@@ -26,8 +27,10 @@ from common import (
     gemm_peak,
     gflop,
     in_fresh_process,
+    interleaved_seconds,
     load_benchmark_model,
     machine,
+    median_ratio,
     median_seconds,
     synthetic_clip,
 )
@@ -108,8 +111,9 @@ def measure(name, args, peak):
             pass
 
     run_reference(), run_engine()
-    seconds = median_seconds({"reference": run_reference, "engine": run_engine}, args.rounds)
-    reference_fps, engine_fps = batch / seconds["reference"], batch / seconds["engine"]
+    times = interleaved_seconds({"reference": run_reference, "engine": run_engine}, args.rounds)
+    reference_fps, engine_fps = (batch / statistics.median(times[path]) for path in ("reference", "engine"))
+    speed_up = median_ratio(times["reference"], times["engine"])
 
     kp_norm = {key: value[:1] for key, value in engine.animate_batch(frames[:1], return_intermediates=True)["kp_norm"].items()}
 
@@ -131,7 +135,7 @@ def measure(name, args, peak):
     )
     for title, fps, work, memory in rows:
         print(f"{title:28s} {fps:7.2f} fps  {work:7.2f} GFLOP/frame  {work * fps:6.1f} GFLOP/s  peak {memory}")
-    print(f"speed-up {engine_fps / reference_fps:.2f}x; largest |difference| of the frames {difference:.1e}")
+    print(f"speed-up {speed_up:.2f}x (median of {args.rounds} interleaved rounds); largest |difference| {difference:.1e}")
     if device.type == "cpu" and args.precision == "float32":
         bound = peak / cached_gflop
         print(
@@ -166,7 +170,7 @@ def main():
     print(machine())
     peak = gemm_peak() if args.device == "cpu" else None
     if peak is not None:
-        print(f"single-precision GEMM peak (torch.mm 2048^3, median of 7): {peak:.0f} GFLOP/s")
+        print(f"single-precision GEMM peak (torch.mm 2048^3, best of 7): {peak:.0f} GFLOP/s")
     for name in args.models:
         measure(name, args, peak)
     print(f"\nload average at the end: {', '.join(f'{value:.1f}' for value in os.getloadavg())}")

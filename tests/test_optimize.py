@@ -15,9 +15,9 @@ from fomm_nb.winograd import WinogradConv2d, winograd_matrices
 
 FOLDED_TOLERANCE = 1e-5
 ENGINE_TOLERANCE = 1e-4
-#: bfloat16 autocast of the generator on CPU: predictions within 1e-2 of float32 (2e-3 measured on the
-#: fixtures), sampling grids within 1e-3 (they stay float32; 3e-5 measured).
-BFLOAT16_TOLERANCE = {"prediction": 1e-2, "deformation": 1e-3}
+#: bfloat16 autocast of the generator on CPU: predictions within 2e-2 of float32 (measured: 2e-3 on the
+#: fixtures, 1.4e-2 on the trained 64x64 bundled model), sampling grids within 1e-3 (they stay float32).
+BFLOAT16_TOLERANCE = {"prediction": 2e-2, "deformation": 1e-3}
 
 #: A 64x64 model whose residual bottleneck (128 channels at 16x16) runs as Winograd convolutions.
 WIDE_CONFIG = {
