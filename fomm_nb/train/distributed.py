@@ -19,7 +19,7 @@ import os
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
+from torch.distributed._functional_collectives import all_reduce, wait_tensor
 
 
 def is_distributed():
@@ -51,9 +51,9 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics cover every process's batch (any device, any backend).
 
     Same parameters and buffers as :class:`torch.nn.BatchNorm2d`, so state
-    dicts are interchangeable. The per-channel sums are all-reduced with
-    :func:`torch.distributed.nn.functional.all_reduce`, whose backward
-    all-reduces the gradients, so the backward pass is exact too.
+    dicts are interchangeable. The per-channel sums are all-reduced with the
+    functional collective ``all_reduce``, whose backward all-reduces the
+    gradients, so the backward pass is exact too.
     """
 
     def forward(self, x):
@@ -61,7 +61,7 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
             return super().forward(x)
         count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
         sums = torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count])  # (2C + 1,)
-        sums = all_reduce(sums)
+        sums = wait_tensor(all_reduce(sums, "sum", dist.group.WORLD))
         channels = x.shape[1]
         total = sums[-1]
         mean = sums[:channels] / total
