@@ -41,7 +41,7 @@ TRY_IT = NOTEBOOKS / "01_try_it_yourself.ipynb"
 CHROMIUM = Path(os.environ.get("FOMM_NB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# The clip of notebooks/03_keypoint_explorer.ipynb (a clip's length changes its frames: blinks are drawn per clip).
+# Exactly the clip of notebooks/03_keypoint_explorer.ipynb (seeds and length), so that the keypoints match.
 SOURCE_SEED, DRIVING_SEED, DRIVING_FRAMES = 3, 7, 48
 NOTEBOOK_CLIP = "make_video(seed=7, num_frames=8 if FAST else 48, size=size)"
 MAIN, PREDICTION = "img.fomm-explorer-main", "img.fomm-explorer-prediction"
