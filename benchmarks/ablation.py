@@ -46,13 +46,13 @@ def main():
     folded = optimize.optimize_for_inference(model, channels_last=False, winograd=False)
     nhwc = optimize.optimize_for_inference(model, winograd=False)
     stages = [  # (title, engine, PHASE_MIN_SIZE)
-        ("source encoded once, batch 1", stage_engine(model, 1, network=False), NO_PHASES),
-        (f"+ frames batched ({batch})", stage_engine(model, batch, network=False), NO_PHASES),
-        ("+ BatchNorm folded, ReLU in place", stage_engine(model, batch, network=folded), NO_PHASES),
-        ("+ channels_last", stage_engine(model, batch, network=nhwc), NO_PHASES),
-        ("+ up blocks without upsampling", stage_engine(model, batch, network=nhwc), optimize.PHASE_MIN_SIZE),
-        ("+ Winograd F(4x4, 3x3)", stage_engine(model, batch), optimize.PHASE_MIN_SIZE),
-        ("+ 2 workers x 1 thread", stage_engine(model, batch, num_threads=1, workers=2), optimize.PHASE_MIN_SIZE),
+        ("source encoded once, batch 1", stage_engine(model, 1, network=False, workers=1), NO_PHASES),
+        (f"+ frames batched ({batch})", stage_engine(model, batch, network=False, workers=1), NO_PHASES),
+        ("+ BatchNorm folded, ReLU in place", stage_engine(model, batch, network=folded, workers=1), NO_PHASES),
+        ("+ channels_last", stage_engine(model, batch, network=nhwc, workers=1), NO_PHASES),
+        ("+ up blocks without upsampling", stage_engine(model, batch, network=nhwc, workers=1), optimize.PHASE_MIN_SIZE),
+        ("+ Winograd F(4x4, 3x3)", stage_engine(model, batch, workers=1), optimize.PHASE_MIN_SIZE),
+        ("+ 2 workers of 1 thread (the default)", stage_engine(model, batch, workers=2), optimize.PHASE_MIN_SIZE),
         ("(bfloat16 autocast, approximate)", stage_engine(model, batch, precision="bfloat16"), optimize.PHASE_MIN_SIZE),
     ]
 

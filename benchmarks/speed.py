@@ -70,7 +70,7 @@ def _memory(args, name, path):
     flags = ["--models", name, "--device", args.device, "--precision", args.precision, "--batch-size", args.batch_size]
     flags += ["--threads", args.threads] if args.threads else []
     flags += ["--engine-threads", args.engine_threads] if args.engine_threads else []
-    flags += ["--workers", args.workers]
+    flags += ["--workers", args.workers] if args.workers else []
     flags += ["--compile", args.compile] if isinstance(args.compile, str) else ["--compile"] if args.compile else []
     result = in_fresh_process(__file__, "--memory", path, "--frames", 2 * args.batch_size, *flags)
     cuda = f", CUDA peak {result['cuda_mb']:.0f} MB" if result["cuda_mb"] is not None else ""
@@ -82,13 +82,13 @@ def measure(name, args, peak):
     device, size, batch = model.device, model.image_size, args.batch_size
     source, frames = synthetic_clip(size, 2 * batch)
     frames = np.stack(list(frames))
-    threads = f"{args.engine_threads or torch.get_num_threads()} threads x {args.workers} workers"
-    print(f"\n== {label}: {size}x{size}, {args.device}, {args.precision}, engine batch {batch}, {threads}")
-
     start = time.perf_counter()
     engine = _engine(model, args)
     engine.set_source(source)
-    print(f"engine set-up (inference copy, source encoding): {time.perf_counter() - start:.2f} s, once per model")
+    setup = time.perf_counter() - start
+    threads = f"{args.engine_threads or torch.get_num_threads()} threads in {engine.workers} workers"
+    print(f"\n== {label}: {size}x{size}, {args.device}, {args.precision}, engine batch {batch}, {threads}")
+    print(f"engine set-up (inference copy, source encoding): {setup:.2f} s, once per model")
 
     reference = ReferenceLoop(model, source, frames[0])
     expected = reference.animate(frames)
@@ -158,7 +158,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (medians are reported)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads for both paths (default: torch's)")
     parser.add_argument("--engine-threads", type=int, help="the engine's num_threads (default: --threads)")
-    parser.add_argument("--workers", type=int, default=1, help="the engine's workers")
+    parser.add_argument("--workers", type=int, help="the engine's workers (default: the engine's)")
     parser.add_argument("--compile", nargs="?", const=True, help="torch.compile the generator (optionally: a mode)")
     parser.add_argument("--memory", choices=["reference", "engine"], help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, default=8, help=argparse.SUPPRESS)

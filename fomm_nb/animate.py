@@ -175,11 +175,11 @@ class AnimationEngine:
         precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast of
             the generator; float16 is for CUDA).
         num_threads: intra-op threads while the engine works (``None``: torch's
-            setting).
-        workers: split each batch between this many threads, each running
-            ``num_threads`` intra-op threads. On a small shared CPU, 2 workers of
-            1 thread beat 1 worker of 2 threads: no thread waits at a barrier
-            for a core that another process holds.
+            setting), shared between the workers.
+        workers: split each batch into this many parts, run at once on as many
+            threads (``None``: 2 on CPU, 1 on CUDA). On a small CPU that other
+            processes share, 2 parts of 1 thread each beat 1 part of 2 threads:
+            no thread waits at a barrier for a core that another process holds.
         compile: wrap the generator in :func:`torch.compile`; ``True`` or a mode
             (``"reduce-overhead"``: CUDA graphs). It did not pay on CPU.
 
@@ -199,7 +199,7 @@ class AnimationEngine:
         optimize=True,
         precision="float32",
         num_threads=None,
-        workers=1,
+        workers=None,
         compile=False,
     ):
         if batch_size < 1:
@@ -211,6 +211,7 @@ class AnimationEngine:
         self.options = options or MotionOptions()
         self.autocast_dtype = PRECISIONS[precision]
         self.num_threads = num_threads
+        workers = (2 if self.device.type == "cpu" else 1) if workers is None else workers
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
         self.workers = int(workers)
@@ -250,7 +251,7 @@ class AnimationEngine:
         """Encode ``source`` (``(H, W, C)`` array or ``(1, C, H, W)`` tensor) once."""
         self.encoding = None
         tensor = self._as_tensor(source, "the source image")
-        with _threads(self.num_threads):
+        with _threads(self.num_threads):  # one image: every thread on it
             self.kp_source = self.network.kp_detector(tensor)
             self.encoding = self.network.generator.encode_source(tensor)
         self.kp_driving_initial = None
@@ -259,11 +260,13 @@ class AnimationEngine:
     def _split(self, function, batch):
         """``function`` of ``batch`` (a dict of ``(B, ...)`` tensors), parts of it run on the workers."""
         size = len(next(iter(batch.values())))
-        if self._pool is None or size == 1:
-            return function(batch)
         step = -(-size // self.workers)
         parts = [{key: value[start : start + step] for key, value in batch.items()} for start in range(0, size, step)]
-        outs = list(self._pool.map(function, parts))
+        threads = max(1, (self.num_threads or torch.get_num_threads()) // len(parts))
+        with _threads(threads):
+            if len(parts) == 1:
+                return function(batch)
+            outs = list(self._pool.map(function, parts))
         return {key: torch.cat([out[key] for out in outs]) for key in outs[0]}
 
     def _detect(self, batch):
@@ -274,8 +277,7 @@ class AnimationEngine:
     def detect(self, frames):
         """Keypoints of ``frames`` (``(T, H, W, C)`` array or ``(T, C, H, W)`` tensor), in float32."""
         tensor = self._as_tensor(frames, "driving frames")
-        with _threads(self.num_threads):
-            return self._split(self._detect, {"frames": tensor})
+        return self._split(self._detect, {"frames": tensor})
 
     def set_initial_driving(self, frame):
         """Use ``frame`` as the reference of relative motion (default: the first frame streamed)."""
@@ -293,8 +295,7 @@ class AnimationEngine:
             raise InputError("no source image: call set_source first")
         if self.compile_mode == "reduce-overhead":
             torch.compiler.cudagraph_mark_step_begin()
-        with _threads(self.num_threads):
-            out = self._split(self._generate, kp_norm)
+        out = self._split(self._generate, kp_norm)
         if self.compile_mode == "reduce-overhead":  # CUDA graphs reuse their outputs' memory
             out = {key: value.clone() for key, value in out.items()}
         return out
