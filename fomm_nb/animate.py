@@ -177,7 +177,7 @@ class AnimationEngine:
         num_threads: intra-op threads while the engine works (``None``: torch's
             setting), shared between the workers.
         workers: split each batch into this many parts, run at once on as many
-            threads (``None``: 2 on CPU, 1 on CUDA). On a small CPU that other
+            threads (``None``: 2 on CPU, 1 on CUDA or with ``compile``). On a small CPU that other
             processes share, 2 parts of 1 thread each beat 1 part of 2 threads:
             no thread waits at a barrier for a core that another process holds.
         compile: wrap the generator in :func:`torch.compile`; ``True`` or a mode
@@ -211,7 +211,8 @@ class AnimationEngine:
         self.options = options or MotionOptions()
         self.autocast_dtype = PRECISIONS[precision]
         self.num_threads = num_threads
-        workers = (2 if self.device.type == "cpu" else 1) if workers is None else workers
+        if workers is None:  # compiled code is not to be entered by two threads at once
+            workers = 2 if self.device.type == "cpu" and not compile else 1
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
         self.workers = int(workers)
