@@ -174,7 +174,7 @@ class AnimationEngine:
         optimize: run :func:`inference_network` (True) or the model as it is.
         precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast of
             the generator; float16 is for CUDA).
-        num_threads: intra-op threads while the engine works (``None``: torch's
+        num_threads: threads while the engine works (``None``: torch's
             setting), shared between the workers.
         workers: split each batch into this many parts, run at once on as many
             threads (``None``: 2 on CPU, 1 on CUDA or with ``compile``). On a small CPU that other
@@ -261,10 +261,10 @@ class AnimationEngine:
     def _split(self, function, batch):
         """``function`` of ``batch`` (a dict of ``(B, ...)`` tensors), parts of it run on the workers."""
         size = len(next(iter(batch.values())))
-        step = -(-size // self.workers)
+        threads = self.num_threads or torch.get_num_threads()
+        step = -(-size // min(self.workers, threads))
         parts = [{key: value[start : start + step] for key, value in batch.items()} for start in range(0, size, step)]
-        threads = max(1, (self.num_threads or torch.get_num_threads()) // len(parts))
-        with _threads(threads):
+        with _threads(threads // len(parts)):
             if len(parts) == 1:
                 return function(batch)
             outs = list(self._pool.map(function, parts))

@@ -209,9 +209,16 @@ def test_workers_split_the_batch_and_paint_the_same_frames(wide):
     source, driving = smooth_frames(64, 5)
     frames = {}
     for workers in (1, 2):
-        engine = AnimationEngine(wide, batch_size=5, num_threads=1, workers=workers)
+        engine = AnimationEngine(wide, batch_size=5, num_threads=2, workers=workers)
         engine.set_source(source)
         frames[workers] = engine.animate_batch(driving, return_intermediates=True)
     for key in ("prediction", "mask", "deformation"):
         assert_close(frames[2][key], frames[1][key], FOLDED_TOLERANCE, f"workers {key}")
     assert_close(frames[2]["kp_driving"]["value"], frames[1]["kp_driving"]["value"], FOLDED_TOLERANCE, "keypoints")
+
+
+def test_workers_never_run_more_threads_than_asked(wide, monkeypatch):
+    engine = AnimationEngine(wide, batch_size=4, num_threads=1, workers=2)
+    engine.set_source(smooth_frames(64, 1)[0])
+    monkeypatch.setattr(engine._pool, "map", None)  # one thread: the batch is not split
+    engine.animate_batch(smooth_frames(64, 4)[1])
