@@ -240,9 +240,11 @@ def test_train_command_writes_a_resumable_run(tmp_path):
     state = torch.load(out / "checkpoint.pth.tar", weights_only=True)
     assert state["step"] == 3 and {"generator", "kp_detector", "optimizer_generator", "optimizer_kp_detector", "epoch"} <= set(state)
     assert main(arguments + ["--steps", "5"]) == 2  # refuses to overwrite without --resume
+    with (out / "log.csv").open("a") as log:  # a row logged after the last checkpoint, before a crash
+        log.write("4" + ",0" * (len(rows[0]) - 1) + "\n")
     assert main(arguments + ["--steps", "5", "--resume"]) == 0
     assert torch.load(out / "checkpoint.pth.tar", weights_only=True)["step"] == 5
-    assert len(list(csv.DictReader((out / "log.csv").open()))) == 5
+    assert [row["step"] for row in csv.DictReader((out / "log.csv").open())] == ["1", "2", "3", "4", "5"]
     from fomm_nb import load_model
 
     assert load_model(checkpoint=out / "model.pth.tar").config.num_kp == 4

@@ -93,6 +93,16 @@ class TrainSettings:
         )
 
 
+def _truncate_log(path, step):
+    """Drop the rows of ``log.csv`` after ``step``: the steps a resumed run does again."""
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= step]
+    if len(kept) < len(rows):
+        with path.open("w", newline="") as handle:
+            csv.writer(handle).writerows(kept)
+
+
 def _adam(module, lr):
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999))
 
@@ -273,12 +283,14 @@ class Trainer:
         out_dir, main = Path(out_dir), is_main_process()
         out_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = out_dir / "checkpoint.pth.tar"
+        log_path = out_dir / "log.csv"
         if checkpoint.exists():
             self.resume(checkpoint)
+            if main and log_path.exists():
+                _truncate_log(log_path, self.step)
         sampler = DistributedSampler(dataset) if is_distributed() else None
         loader = DataLoader(dataset, batch_size=self.settings.batch_size, shuffle=sampler is None, sampler=sampler,
                             drop_last=True, num_workers=self.settings.num_workers)
-        log_path = out_dir / "log.csv"
         new_log = not log_path.exists()
         bar = None
         if progress and main:
