@@ -2,6 +2,7 @@
 
     fomm-nb demo                                  animate the bundled sample, offline
     fomm-nb animate --source IMG --driving VIDEO --model vox --out result.mp4
+    fomm-nb animate --source IMG --driving VIDEO --crop face --crop-picture crops.png --best-frame
     fomm-nb models                                list the known models
     fomm-nb train --config CFG --data procedural  train a model
     fomm-nb evaluate --model demo                 metrics on held-out procedural videos
@@ -25,7 +26,12 @@ def _add_animate_arguments(parser):
     parser.add_argument("--config", help="config name or YAML file (for a checkpoint that stores none)")
     parser.add_argument("--mode", choices=["relative", "absolute"], default="relative", help="motion transfer")
     parser.add_argument("--adapt-scale", action="store_true", help="adapt movement scale to the source's size")
-    parser.add_argument("--crop", choices=["crop", "pad", "stretch"], default="crop", help="how frames become square")
+    parser.add_argument("--crop", choices=["crop", "pad", "stretch", "face"], default="crop",
+                        help="how frames become square: centre crop, pad, stretch, or cut around the face")
+    parser.add_argument("--crop-picture", metavar="PATH", help="also write a picture of the crops (png, jpg, svg, pdf)")
+    parser.add_argument("--best-frame", nargs="?", const="keypoints", default=False, choices=["keypoints", "landmarks"],
+                        help="start the motion from the driving frame closest in pose to the source, found by the "
+                             "model's keypoints (default) or face landmarks (needs face_alignment)")
     parser.add_argument("--out", default="result.mp4", help="output video (.mp4 or .gif)")
     parser.add_argument("--side-by-side", help="also write source | driving | result to this video")
     parser.add_argument("--batch-size", type=int, default=8, help="driving frames per batch")
@@ -51,10 +57,15 @@ def _run_animate(args):
         side_by_side_path=args.side_by_side,
         keep_audio=not args.no_audio,
         progress=True,
+        crop_picture_path=args.crop_picture,
+        best_frame=args.best_frame,
     )
+    if result.best_frame is not None:
+        print(f"best frame: {result.best_frame} (the driving frame closest in pose to the source)")
     print(f"wrote {result.video} ({result.num_frames} frames at {result.fps:g} fps)")
-    if result.side_by_side:
-        print(f"wrote {result.side_by_side}")
+    for path in (result.side_by_side, args.crop_picture):
+        if path:
+            print(f"wrote {path}")
 
 
 def _run_models(args):

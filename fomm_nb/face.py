@@ -177,8 +177,9 @@ def face_landmarks(image):
     model = _landmark_model()
     if model is None:
         raise InputError(
-            "face landmarks need the face_alignment package and its models (2DFAN4, s3fd) in torch.hub's "
-            "checkpoints folder; fomm_nb never downloads them: use the keypoint or Haar methods instead"
+            "face landmarks need the face_alignment package (pip install face-alignment) and its models "
+            "(2DFAN4, s3fd) in torch.hub's checkpoints folder, which fomm_nb never downloads; "
+            "or use the keypoint or Haar methods instead"
         )
     found = model.get_landmarks(_as_uint8(_check_image(image)))
     if not found:

@@ -2,36 +2,89 @@
 
 This is what the command line, the demo and the try-it app call. Frames
 stream from the reader through the engine to the writer, so a long video
-needs no more memory than a short one, and the output appears only when it
-is complete (an interrupted run leaves nothing at the output path).
+needs no more memory than a short one, and the outputs appear only when they
+are complete (an interrupted run leaves nothing at the output paths).
+
+*Framing*: each file's frames become the model's ``(size, size, 3)``
+squares by a crop mode: ``"crop"`` (the centred square), ``"pad"``,
+``"stretch"`` (see :func:`~fomm_nb.media.fit_frame`) or ``"face"``: the
+source is cut around its face (:func:`~fomm_nb.face.face_crop_box`), the
+driving video by one fixed box that holds its face in every frame
+(:func:`~fomm_nb.face.video_crop_boxes`).
+
+*Best frame*: with ``best_frame`` the driving frame closest in pose to the
+source (:func:`~fomm_nb.best_frame.find_best_frame`) becomes the initial
+frame of relative motion, as :func:`~fomm_nb.best_frame.animate_from_best_frame`
+does; the output keeps the original order.
+
+*Passes*: the driving video is decoded once to animate, once more to find
+the face box (``crop="face"``), and twice more for the best frame (to find
+it, then to fetch it). Only boxes, keypoints and the one best frame are kept.
 
 Example:
     >>> from fomm_nb.hub import get_model
     >>> model = get_model("demo")  # doctest: +SKIP
-    >>> animate_files(model, "face.png", "talk.mp4", "result.mp4")  # doctest: +SKIP
-    PosixPath('result.mp4')
+    >>> animate_files(model, "face.png", "talk.mp4", "result.mp4", crop="face", best_frame="keypoints")  # doctest: +SKIP
+    AnimationResult(video=PosixPath('result.mp4'), side_by_side=None, num_frames=120, fps=29.97..., best_frame=42)
 """
 
 import os
 import tempfile
 from collections import deque
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from .animate import AnimationEngine, MotionOptions
-from .errors import MediaError
+from .best_frame import find_best_frame
+from .errors import InputError, MediaError
+from .face import Box, FaceNotFoundError, crop, face_crop_box, plot_crop, video_crop_boxes
 from .media import VideoWriter, fit_frame, has_audio, mux_audio, open_video, read_image, side_by_side
+
+__all__ = ["CROP_MODES", "BEST_FRAME_METHODS", "AnimationResult", "Framing", "animate_files"]
+
+CROP_MODES = ("crop", "pad", "stretch", "face")
+BEST_FRAME_METHODS = ("keypoints", "landmarks")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
 
 
 @dataclass
 class AnimationResult:
-    """Where :func:`animate_files` wrote its videos, and how many frames."""
+    """Where :func:`animate_files` wrote its videos, how many frames, and the initial driving frame."""
 
     video: Path
     side_by_side: Path | None
     num_frames: int
     fps: float
+    best_frame: int | None = None  # the driving frame chosen by best_frame; None: the first, as usual
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How the frames of one file become the model's ``(size, size, 3)`` squares.
+
+    Attributes:
+        mode: one of :data:`CROP_MODES`.
+        size: the model's image size.
+        box: the part of the frame that is used, in pixels: the face crop, the
+            centred square, or the whole frame (``"pad"``, ``"stretch"``).
+
+    Example:
+        >>> framing = Framing("face", 64, Box(left=140, top=21, right=307, bottom=188))
+        >>> framing(photo).shape  # the astronaut's face, 512x512 -> 64x64  # doctest: +SKIP
+        (64, 64, 3)
+    """
+
+    mode: str
+    size: int
+    box: Box
+
+    def __call__(self, frame):
+        """``frame`` ``(H, W, 3)`` as a ``(size, size, 3)`` float32 square."""
+        if self.mode == "face":
+            return crop(frame, self.box, self.size)
+        return fit_frame(frame, self.size, mode=self.mode)
 
 
 def animate_files(
@@ -45,6 +98,8 @@ def animate_files(
     side_by_side_path=None,
     keep_audio=True,
     progress=False,
+    crop_picture_path=None,
+    best_frame=False,
 ):
     """Animate the image ``source_path`` by the video ``driving_path`` into ``output_path``.
 
@@ -52,50 +107,161 @@ def animate_files(
         model: a :class:`~fomm_nb.model.FirstOrderModel`.
         options: :class:`~fomm_nb.animate.MotionOptions` (relative by default).
         crop: how frames become the model's square size: ``"crop"`` (centre),
-            ``"pad"`` or ``"stretch"``.
+            ``"pad"``, ``"stretch"`` or ``"face"`` (cut around the face; a
+            :class:`~fomm_nb.face.FaceNotFoundError` naming the file when
+            there is none).
         side_by_side_path: also write source | driving | result there.
         keep_audio: copy the driving video's audio track, when it has one.
         progress: show a progress bar (``True``) or call ``progress(done, total)``.
+        crop_picture_path: also write a picture (png, jpg, svg, pdf) of the
+            source and the first driving frame with the boxes they are cut to.
+        best_frame: ``False``, or start relative motion from the driving
+            frame closest in pose to the source, found by ``"keypoints"`` (the
+            model's; ``True`` means this) or ``"landmarks"`` (needs face_alignment).
 
     Returns:
         An :class:`AnimationResult`.
     """
-    size = model.image_size
-    source = fit_frame(read_image(source_path), size, mode=crop)
+    method = _best_frame_method(best_frame)
+    _check_choices(crop, crop_picture_path)
+    output_path = Path(output_path)
+    for path in (output_path, side_by_side_path, crop_picture_path):
+        _check_folder(path)
+    image = read_image(source_path)
+    source_framing = _framing(crop, model.image_size, image.shape, source_path, lambda: face_crop_box(image))
+    source = source_framing(image)
     engine = AnimationEngine(model, batch_size=batch_size, options=options or MotionOptions())
     engine.set_source(source)
-    output_path = Path(output_path)
-    if not output_path.parent.is_dir():
-        raise MediaError(f"{output_path}: the folder {output_path.parent} does not exist")
     with open_video(driving_path) as reader, tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".fomm-") as work:
-        pending_driving = deque()  # fitted driving frames whose results are not yet written
-
-        def fitted_frames():
-            for frame in reader:
-                fitted = fit_frame(frame, size, mode=crop)
-                pending_driving.append(fitted)
-                yield fitted
-
-        silent = Path(work) / f"result{output_path.suffix}"
-        companion_path = Path(work) / f"side{Path(side_by_side_path).suffix}" if side_by_side_path else None
+        driving_framing = _framing(crop, model.image_size, reader.size, driving_path,
+                                   lambda: Box(*map(int, video_crop_boxes(reader)[0])))
+        driving = lambda: map(driving_framing, reader)  # a fresh pass over the fitted driving frames
+        index = None if method is None else _start_from_best_frame(engine, source, driving, method, source_path)
+        silent = _staged(work, output_path, "result")
+        companion = _staged(work, side_by_side_path, "side")
+        picture = _staged(work, crop_picture_path, "crops")
+        if picture is not None:
+            _write_crop_picture(picture, (image, source_framing), (_frame_at(reader, 0), driving_framing))
         report = _progress_reporter(progress, reader.num_frames)
-        num_frames = 0
-        with VideoWriter(silent, reader.fps) as writer, _optional_writer(companion_path, reader.fps) as companion:
-            for frame in engine.stream(fitted_frames()):
-                writer.append(frame)
-                driving = pending_driving.popleft()
-                if companion is not None:
-                    companion.append(side_by_side(source, driving, frame, height=max(size, 256)))
-                num_frames += 1
-                report(num_frames)
-        report(None)
+        num_frames = _write_animation(engine, driving(), source, reader.fps, silent, companion, report)
         if keep_audio and has_audio(driving_path):
             mux_audio(silent, driving_path, output_path)
         else:
             os.replace(silent, output_path)
-        if companion_path is not None:
-            os.replace(companion_path, side_by_side_path)
-    return AnimationResult(output_path, Path(side_by_side_path) if side_by_side_path else None, num_frames, reader.fps)
+        for staged, path in ((companion, side_by_side_path), (picture, crop_picture_path)):
+            if staged is not None:
+                os.replace(staged, path)
+    return AnimationResult(output_path, Path(side_by_side_path) if side_by_side_path else None, num_frames,
+                           reader.fps, index)
+
+
+def _best_frame_method(best_frame):
+    """``best_frame`` as a method of :func:`find_best_frame` (``True``: keypoints), or None for none."""
+    if best_frame is True:
+        return "keypoints"
+    if best_frame is False or best_frame is None:
+        return None
+    if best_frame not in BEST_FRAME_METHODS:
+        raise InputError(f"best_frame must be False, 'keypoints' or 'landmarks', got {best_frame!r}")
+    return best_frame
+
+
+def _check_choices(crop, crop_picture_path):
+    if crop not in CROP_MODES:
+        raise InputError(f"crop must be one of {', '.join(CROP_MODES)}, got {crop!r}")
+    if crop_picture_path is not None and Path(crop_picture_path).suffix.lower() not in PICTURE_SUFFIXES:
+        raise InputError(f"{crop_picture_path}: the crop picture must be one of {', '.join(PICTURE_SUFFIXES)}")
+
+
+def _check_folder(path):
+    """Raise MediaError when ``path`` (if given) lies in a folder that does not exist."""
+    if path is not None and not Path(path).parent.is_dir():
+        raise MediaError(f"{path}: the folder {Path(path).parent} does not exist")
+
+
+@contextmanager
+def _face_required(path, instead):
+    """Re-raise :class:`FaceNotFoundError` as one line that names ``path`` and says what to do ``instead``."""
+    try:
+        yield
+    except FaceNotFoundError:
+        raise FaceNotFoundError(f"{path}: no face found; {instead}") from None
+
+
+def _framing(mode, size, shape, path, face_box):
+    """The :class:`Framing` of the file ``path`` of frames ``shape`` ``(H, W, ...)``; ``face_box()`` finds a face crop."""
+    if mode != "face":
+        return Framing(mode, size, _fit_box(shape, mode))
+    with _face_required(path, "the face detector finds frontal faces tilted up to 30 degrees: crop the file "
+                              "by hand, or choose the crop mode 'crop', 'pad' or 'stretch'"):
+        return Framing(mode, size, face_box())
+
+
+def _fit_box(shape, mode):
+    """The part of a frame of ``shape`` that :func:`fit_frame` uses: the centred square (``"crop"``), else all."""
+    height, width = shape[:2]
+    if mode != "crop":
+        return Box(0, 0, width, height)
+    side = min(height, width)
+    left, top = (width - side) // 2, (height - side) // 2
+    return Box(left, top, left + side, top + side)
+
+
+def _frame_at(frames, index):
+    """Frame ``index`` of the iterable ``frames`` (one pass, up to that frame; nothing else kept)."""
+    return next(islice(frames, index, None))
+
+
+def _start_from_best_frame(engine, source, driving, method, source_path):
+    """Make the driving frame closest in pose to ``source`` the engine's initial frame; its index.
+
+    ``driving()`` gives a fresh iterator of fitted driving frames: one pass finds
+    the index, a second fetches the frame.
+    """
+    with _face_required(source_path, "start from the best frame by keypoints instead of landmarks"):
+        index = find_best_frame(engine, source, driving(), method=method)
+    engine.set_initial_driving(_frame_at(driving(), index))
+    return index
+
+
+def _staged(work, path, name):
+    """Where in the folder ``work`` the file bound for ``path`` is written first (None when ``path`` is)."""
+    return None if path is None else Path(work) / f"{name}{Path(path).suffix}"
+
+
+def _write_crop_picture(path, *views):
+    """Save ``views`` (each ``(image (H, W, 3), Framing)``: source, driving) side by side with their boxes."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5 * len(views), 5))
+    for ax, (image, framing), title in zip(figure.subplots(1, len(views)), views, ("source", "driving (first frame)")):
+        plot_crop(image, framing.box, ax=ax)
+        ax.set_title(f"{title} ({framing.mode})")
+    figure.savefig(path, dpi=80, bbox_inches="tight")
+
+
+def _write_animation(engine, frames, source, fps, path, companion_path, report):
+    """Stream the animation of ``frames`` into ``path`` (and source | driving | result into
+    ``companion_path``, if given); returns the number of frames written."""
+    pending = deque()  # driving frames whose results are not yet written
+
+    def remembered():
+        for frame in frames:
+            pending.append(frame)
+            yield frame
+
+    height = max(source.shape[0], 256)
+    num_frames = 0
+    with VideoWriter(path, fps) as writer, _optional_writer(companion_path, fps) as companion:
+        for frame in engine.stream(remembered()):
+            writer.append(frame)
+            driving = pending.popleft()
+            if companion is not None:
+                companion.append(side_by_side(source, driving, frame, height=height))
+            num_frames += 1
+            report(num_frames)
+    report(None)
+    return num_frames
 
 
 def _optional_writer(path, fps):

@@ -28,3 +28,21 @@ def load_golden(name):
 def golden_kp(golden, prefix, t=None):
     suffix = "" if t is None else f"_{t}"
     return {"value": golden[f"{prefix}_value{suffix}"], "jacobian": golden[f"{prefix}_jacobian{suffix}"]}
+
+
+MEDIA = Path(__file__).parent / "fixtures" / "media"
+CARPHONE_FRAMES = 20  # the first 20 frames of the carphone clip: a talking head, and fast tests
+
+
+@pytest.fixture(scope="session")
+def real_media(tmp_path_factory):
+    """``(photo, clip)``: scikit-image's astronaut (a png with a face) and carphone's first 20 frames (mp4)."""
+    import skimage.data
+
+    from fomm_nb.media import read_video, write_image, write_video
+
+    folder = tmp_path_factory.mktemp("real-media")
+    write_image(folder / "astronaut.png", skimage.data.astronaut())
+    frames, fps = read_video(MEDIA / "carphone_pristine.mp4", max_frames=CARPHONE_FRAMES)
+    write_video(folder / "carphone.mp4", frames, fps=fps)
+    return folder / "astronaut.png", folder / "carphone.mp4"

@@ -1,5 +1,6 @@
 """The fomm-nb command: animate end to end, list models, and one-line errors with exit status 2."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fomm_nb import face
 from fomm_nb.cli import main
 from fomm_nb.media import read_video, write_image, write_video
-from conftest import OFFICIAL
+from conftest import CARPHONE_FRAMES, OFFICIAL
 
 MGIF = ["--model", str(OFFICIAL / "tiny-mgif.pth.tar"), "--config", str(OFFICIAL / "tiny-mgif.yaml")]
 
@@ -84,3 +86,37 @@ def test_console_script_runs_without_traceback(tmp_path):
                              "--model", "demo"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "none.png: no such file" in result.stderr
+
+
+def test_animate_with_face_crop_crop_picture_and_best_frame(real_media, tmp_path, capsys):
+    photo, talk = real_media
+    out, picture = tmp_path / "result.mp4", tmp_path / "crops.png"
+    status, stdout, _ = run(["animate", "--source", str(photo), "--driving", str(talk), "--model", "demo",
+                             "--device", "cpu", "--crop", "face", "--crop-picture", str(picture),
+                             "--best-frame", "--out", str(out)], capsys)  # a bare --best-frame: by keypoints
+    assert status == 0, stdout
+    best = int(re.search(r"^best frame: (\d+) ", stdout, re.M).group(1))
+    assert 0 <= best < CARPHONE_FRAMES
+    assert f"wrote {out} ({CARPHONE_FRAMES} frames" in stdout and f"wrote {picture}" in stdout
+    assert read_video(out)[0].shape == (CARPHONE_FRAMES, 64, 64, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crops.png", "result.mp4"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--crop", "face"], "face.png: no face found; "),  # the media fixture's picture is noise
+        (["--best-frame", "landmarks"], "pip install face-alignment"),
+    ],
+)
+def test_face_options_fail_in_one_line_with_status_2(media, capsys, monkeypatch, options, message):
+    monkeypatch.setitem(sys.modules, "face_alignment", None)  # as where it is not installed
+    face._landmark_model.cache_clear()
+    try:
+        status, _, stderr = run(["animate", "--source", str(media / "face.png"), "--driving", str(media / "talk.mp4"),
+                                 *MGIF, "--out", str(media / "r.mp4"), *options], capsys)
+    finally:
+        face._landmark_model.cache_clear()
+    assert status == 2
+    assert stderr.startswith("fomm-nb: error: ") and message in stderr and stderr.count("\n") == 1
+    assert not (media / "r.mp4").exists()

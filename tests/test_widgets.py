@@ -251,13 +251,30 @@ def test_try_it_generates_from_uploads(model, clip, tmp_path, one_thread):
     _upload(app.driving_upload, video)
     assert app.source_menu.label == "uploaded: face.png" and app.driving_menu.label == "uploaded: clip.mp4"
     app.motion_toggle.value = False
+    app.best_frame_box.value = True
     app.generate_button.click()
     assert app.messages.outputs == ()
     assert app.result.num_frames == NUM_FRAMES
+    assert 0 <= app.result.best_frame < NUM_FRAMES
+    assert app.status.value.endswith(f"starting from the best frame {app.result.best_frame}")
     assert app.progress.value == app.progress.max == NUM_FRAMES
     assert bytes(app.video.value)[4:8] == b"ftyp" and app.video.layout.display is None
     assert 'download="result.mp4"' in app.download.value
     assert not app.generate_button.disabled
+
+
+def test_try_it_shows_a_picture_without_a_face_in_the_app(model, clip, tmp_path):
+    app = TryItApp(get_model=lambda name: model, models=[("tiny", "tiny")], work_dir=tmp_path / "work")
+    picture, video = tmp_path / "gradient.png", tmp_path / "clip.mp4"
+    write_image(picture, np.linspace(0, 1, 64 * 64 * 3, dtype=np.float32).reshape(64, 64, 3))
+    write_video(video, clip[0], fps=10)
+    _upload(app.source_upload, picture)
+    _upload(app.driving_upload, video)
+    app.crop_menu.value = "face"
+    app.generate_button.click()
+    text = app.messages.outputs[0]["text"]
+    assert text.startswith(str(app.source_menu.value)) and "gradient.png: no face found" in text
+    assert text.count("\n") == 1 and app.result is None and not app.generate_button.disabled
 
 
 def test_try_it_shows_download_errors_in_the_app(tmp_path):
@@ -277,7 +294,8 @@ def test_try_it_gallery_has_the_bundled_samples(tmp_path):
     app.source_menu.value = dict(app.source_menu.options)["procedural face 1"]
     assert bytes(app.source_preview.value)[:2] == b"\xff\xd8" and app.messages.outputs == ()
     assert all(control.description for control in (app.source_menu, app.driving_menu, app.model_menu,
-                                                  app.crop_menu, app.motion_toggle, app.generate_button))
+                                                  app.crop_menu, app.motion_toggle, app.best_frame_box,
+                                                  app.generate_button))
 
 
 def test_message_area_reports_user_errors_plainly():

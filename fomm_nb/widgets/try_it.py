@@ -7,7 +7,10 @@ when scikit-video is installed. Models: the bundled demo model (offline) or a
 published checkpoint, downloaded on first use with a progress bar. The work
 is :func:`fomm_nb.pipeline.animate_files`; the app shows its progress, the
 driving video and the result side by side (one video, so they play in
-step), and a download link.
+step), and a download link. Options: how frames become square (centre
+crop, pad, stretch, or a crop around the face) and whether the motion starts
+from the driving frame closest in pose to the picture (the best frame).
+Errors, a picture without a face included, appear in the app's message area.
 
 Example:
     >>> app = TryItApp()  # doctest: +SKIP
@@ -136,11 +139,12 @@ class TryItApp(widgets.VBox):
         self.driving_menu = widgets.Dropdown(options=driving_gallery(), description="video")
         self.driving_upload = widgets.FileUpload(accept="video/*,.gif", description="upload video")
         self.model_menu = widgets.Dropdown(options=models or _model_choices(), description="model")
-        self.crop_menu = widgets.Dropdown(options=[("centre crop", "crop"), ("pad", "pad"), ("stretch", "stretch")],
-                                          description="fit")
+        self.crop_menu = widgets.Dropdown(options=[("centre crop", "crop"), ("pad", "pad"), ("stretch", "stretch"),
+                                                   ("face crop", "face")], description="fit")
         self.motion_toggle = widgets.ToggleButtons(options=[("relative", True), ("absolute", False)],
                                                    description="motion")
         self.adapt_box = widgets.Checkbox(True, description="adapt movement scale")
+        self.best_frame_box = widgets.Checkbox(False, description="start from the best frame")
         self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.progress = widgets.IntProgress(0, 0, 1, description="frames")
         self.status = widgets.HTML()
@@ -161,7 +165,7 @@ class TryItApp(widgets.VBox):
         choose = widgets.VBox([
             widgets.HBox([widgets.VBox([self.source_menu, self.source_upload]), self.source_preview]),
             widgets.HBox([widgets.VBox([self.driving_menu, self.driving_upload]), self.driving_preview]),
-            self.model_menu, self.crop_menu, self.motion_toggle, self.adapt_box,
+            self.model_menu, self.crop_menu, self.motion_toggle, self.adapt_box, self.best_frame_box,
             widgets.HBox([self.generate_button, self.progress]),
         ])
         super().__init__([choose, self.download_log, self.status, self.messages, self.video, self.download])
@@ -235,10 +239,11 @@ class TryItApp(widgets.VBox):
         self.result = animate_files(
             model, self._path(self.source_menu.value), self._path(self.driving_menu.value), out / "result.mp4",
             options=options, crop=self.crop_menu.value, side_by_side_path=out / "side_by_side.mp4",
-            progress=self._report_progress,
+            progress=self._report_progress, best_frame=self.best_frame_box.value,
         )
         self.video.value = self.result.side_by_side.read_bytes()
         self.video.layout.display = None
         self.download.value = (f"{_data_link(self.result.video, 'download the result')} · "
                                f"{_data_link(self.result.side_by_side, 'download source | driving | result')}")
-        self.status.value = f"{self.result.num_frames} frames in {time.perf_counter() - start:.1f} s"
+        best = "" if self.result.best_frame is None else f", starting from the best frame {self.result.best_frame}"
+        self.status.value = f"{self.result.num_frames} frames in {time.perf_counter() - start:.1f} s{best}"
