@@ -38,7 +38,7 @@ from .errors import InputError
 from .motion import freeze_keypoints, normalize_kp
 from .optimize import optimize_for_inference
 
-__all__ = ["MotionOptions", "AnimationEngine", "animate", "inference_network", "PRECISIONS"]
+__all__ = ["MotionOptions", "AnimationEngine", "animate", "inference_network", "torch_threads", "PRECISIONS"]
 
 #: ``precision`` names and the autocast dtype each one uses (``None``: plain float32).
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -147,8 +147,14 @@ def inference_network(model, winograd=True):
 
 
 @contextmanager
-def _threads(count):
-    """Run the body with ``count`` intra-op threads (``None``: as they are)."""
+def torch_threads(count):
+    """Run the body with ``count`` intra-op threads (``None``: as they are), then restore the setting.
+
+    Example:
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+    """
     previous = torch.get_num_threads()
     if count is not None:
         torch.set_num_threads(count)
@@ -252,7 +258,7 @@ class AnimationEngine:
         """Encode ``source`` (``(H, W, C)`` array or ``(1, C, H, W)`` tensor) once."""
         self.encoding = None
         tensor = self._as_tensor(source, "the source image")
-        with _threads(self.num_threads):  # one image: every thread on it
+        with torch_threads(self.num_threads):  # one image: every thread on it
             self.kp_source = self.network.kp_detector(tensor)
             self.encoding = self.network.generator.encode_source(tensor)
         self.kp_driving_initial = None
@@ -264,7 +270,7 @@ class AnimationEngine:
         threads = self.num_threads or torch.get_num_threads()
         step = -(-size // min(self.workers, threads))
         parts = [{key: value[start : start + step] for key, value in batch.items()} for start in range(0, size, step)]
-        with _threads(threads // len(parts)):
+        with torch_threads(threads // len(parts)):
             if len(parts) == 1:
                 return function(batch)
             outs = list(self._pool.map(function, parts))

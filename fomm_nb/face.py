@@ -196,7 +196,8 @@ def detect_face(image, detector="haar"):
             (the box around :func:`face_landmarks`).
 
     Example:
-        >>> detect_face(photo)
+        >>> from skimage.data import astronaut
+        >>> detect_face(astronaut() / 255.0)
         Box(left=177, top=67, right=270, bottom=160)
     """
     image = _check_image(image)
@@ -389,7 +390,8 @@ def crop_to_face(image, size, margin=MARGIN, lift=LIFT, if_missing="error", dete
     """The face of ``image`` ``(H, W, 3)`` as a ``(size, size, 3)`` crop (see :func:`face_crop_box`).
 
     Example:
-        >>> crop_to_face(photo, 256).shape
+        >>> from skimage.data import astronaut
+        >>> crop_to_face(astronaut() / 255.0, 256).shape
         (256, 256, 3)
     """
     return crop(image, face_crop_box(image, margin, lift, if_missing, detector, name), size)

@@ -101,9 +101,9 @@ def inverse_2x2(matrix):
     """Invert a batch of 2x2 matrices ``(..., 2, 2)`` in closed form.
 
     Example:
-        >>> inverse_2x2(torch.tensor([[2.0, 0.0], [0.0, 4.0]]))
-        tensor([[0.5000, 0.0000],
-                [0.0000, 0.2500]])
+        >>> inverse_2x2(torch.tensor([[2.0, 1.0], [1.0, 1.0]]))
+        tensor([[ 1., -1.],
+                [-1.,  2.]])
     """
     a, b = matrix[..., 0, 0], matrix[..., 0, 1]
     c, d = matrix[..., 1, 0], matrix[..., 1, 1]

@@ -43,7 +43,7 @@ class Discriminator(nn.Module):
         >>> disc = Discriminator(num_channels=3, block_expansion=4, num_blocks=2, max_features=16)
         >>> features, scores = disc(torch.rand(1, 3, 32, 32))
         >>> len(features), scores.shape
-        (2, torch.Size([1, 1, 10, 10]))
+        (2, torch.Size([1, 1, 11, 11]))
     """
 
     def __init__(

@@ -32,7 +32,7 @@ import torch
 import traitlets
 from ipyevents import Event
 
-from ..animate import _threads
+from ..animate import torch_threads
 from ..errors import InputError
 from ..geometry import resize_flow, warp
 from ..plotting import (
@@ -185,7 +185,7 @@ class KeypointExplorer(widgets.VBox):
     def _motion(self, kp_norm):
         """The cheap part: dense motion network and the source warped by its motion."""
         encoding = self.engine.encoding
-        with _threads(self.engine.num_threads):
+        with torch_threads(self.engine.num_threads):
             out = self._motion_network.predict(encoding.motion_image, kp_norm, self.engine.kp_source)
             out["deformed"] = warp(encoding.image, resize_flow(out["deformation"], encoding.image.shape[2:]))
         return out
@@ -197,7 +197,7 @@ class KeypointExplorer(widgets.VBox):
     @torch.inference_mode()
     def _heatmap_difference(self, kp_norm):
         size = self.engine.encoding.motion_image.shape[2:]
-        with _threads(self.engine.num_threads):
+        with torch_threads(self.engine.num_threads):
             return self._motion_network.heatmap_difference(size, kp_norm, self.engine.kp_source)
 
     @property
