@@ -82,8 +82,10 @@ def _add_demo_arguments(parser):
 def _run_demo(args):
     from .demo import run_demo
 
-    for path in run_demo(args.out, device=args.device).values():
+    paths = run_demo(args.out, device=args.device)
+    for path in paths.values():
         print(f"wrote {path}")
+    print(f"open {paths['page']} in a browser to play the videos")
 
 
 def build_parser():

@@ -26,7 +26,7 @@ SAMPLE_SOURCE = SAMPLES / "face.png"
 SAMPLE_DRIVING = SAMPLES / "driving.mp4"
 
 _PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>fomm-nb demo</title>
+<html><head><meta charset="utf-8"><title>fomm-nb demo</title><link rel="icon" href="data:,">
 <style>body{{font-family:sans-serif;margin:2em}} video{{image-rendering:pixelated;width:768px}}</style></head>
 <body><h1>fomm-nb demo</h1>
 <p>Source | driving video | animated source (the bundled model, relative motion).</p>

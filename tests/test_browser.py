@@ -6,7 +6,8 @@ drives Debian's Chromium (``scripts/install-browser.sh``, or
 ``$FOMM_NB_CHROMIUM``). In the keypoint explorer it presses on a keypoint of
 the main image, drags it, and checks that the displayed prediction changed;
 in the try-it app it picks a photo and a video, presses Generate and waits
-for the result video. Screenshots go to ``$FOMM_NB_ARTIFACTS`` (default
+for the result video; and it plays the page ``fomm-nb demo`` writes, served
+over HTTP on 127.0.0.1. Screenshots go to ``$FOMM_NB_ARTIFACTS`` (default
 ``<tmp>/fomm-nb-artifacts``).
 
 Without Chromium (or Playwright, or Voila) the tests are skipped on a user's
@@ -21,10 +22,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from pathlib import Path
 
@@ -304,3 +308,39 @@ def test_try_it_generates_a_video(voila_url, tmp_path):
     assert source, f"the result video has no source (console errors: {errors[-5:]})"
     assert links == 2, f"expected two download links, found {links}"
     assert any("frames in" in text for text in status), f"no 'N frames in S s' status: {status}"
+
+
+@contextmanager
+def _http_server(folder):
+    """A static HTTP server for ``folder`` on 127.0.0.1 (a free port), in a thread; yields its URL."""
+    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_demo_page_plays_its_video(tmp_path):
+    from fomm_nb.demo import run_demo
+
+    _requirements()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    run_demo(tmp_path / "out", device="cpu")
+    messages = []
+    with _http_server(tmp_path / "out") as url, _browser(tmp_path / "chromium-profile", messages) as page:
+        page.goto(url + "index.html", timeout=START_TIMEOUT * 1000)
+        video = page.locator("video")
+        # muted autoplay: the video has decoded frames and its clock runs
+        page.wait_for_function("() => { const v = document.querySelector('video');"
+                               " return v.readyState >= 2 && v.currentTime > 0.5; }", timeout=START_TIMEOUT * 1000)
+        width, height, duration = video.evaluate("v => [v.videoWidth, v.videoHeight, v.duration]")
+        picture_width = page.locator("img").evaluate("img => img.naturalWidth")
+        (ARTIFACTS / "demo-page.png").write_bytes(page.screenshot(full_page=True))
+    assert (width, height) == (3 * 256, 256), f"the side-by-side video shows at {width}x{height}"
+    assert duration == pytest.approx(5.0, abs=0.1)  # 125 frames at 25 fps
+    assert picture_width > 400, "the keypoint picture did not load"
+    assert not _console_errors(messages), _console_errors(messages)
