@@ -222,3 +222,15 @@ def test_workers_never_run_more_threads_than_asked(wide, monkeypatch):
     engine.set_source(smooth_frames(64, 1)[0])
     monkeypatch.setattr(engine._pool, "map", None)  # one thread: the batch is not split
     engine.animate_batch(smooth_frames(64, 4)[1])
+
+
+def test_compiled_engine_paints_the_frames_of_the_plain_one(wide):
+    """``compile=True`` (torch.compile with inductor, which builds C++ with the system's gcc on CPU)."""
+    source, driving = smooth_frames(64, 2)
+    frames = {}
+    for compiled in (False, True):
+        engine = AnimationEngine(wide, batch_size=2, compile=compiled)
+        engine.set_source(source)
+        frames[compiled] = engine.animate_batch(driving)
+    assert engine.workers == 1  # compiled code is never entered by two threads at once
+    assert_close(frames[True], frames[False], FOLDED_TOLERANCE, "compiled prediction")
