@@ -104,12 +104,13 @@ def build_parser():
     models = commands.add_parser("models", help="list the known models and whether each is present locally")
     models.set_defaults(run=_run_models)
 
-    from . import evaluate
+    from . import evaluate, export
     from .train import command as train_command
 
     for name, module, help_text in (
         ("train", train_command, "train a model (procedural faces or a video folder)"),
         ("evaluate", evaluate, "evaluate a model on held-out procedural videos"),
+        ("export", export, "write the keypoint detector and the generator as ONNX graphs"),
     ):
         sub = commands.add_parser(name, help=help_text)
         module.add_arguments(sub)

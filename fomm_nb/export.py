@@ -25,16 +25,21 @@ Example:
     ['kp_detector.onnx', 'generator.onnx']
 """
 
+import os
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["export_onnx", "export_keypoint_detector", "export_generator", "ONNX_OPSET"]
+from .errors import InputError
 
-#: The opset of the exported graphs (``GridSample`` needs 16).
+__all__ = ["export_onnx", "export_keypoint_detector", "export_generator", "ONNX_OPSET", "MIN_OPSET"]
+
+#: The opset of the exported graphs.
 ONNX_OPSET = 17
+#: The first opset with ``GridSample``.
+MIN_OPSET = 16
 
 
 class _KeypointGraph(nn.Module):
@@ -64,20 +69,28 @@ class _GeneratorGraph(nn.Module):
 
 
 def _export(graph, inputs, path, input_names, output_names, dynamic_axes, opset):
+    """Export ``graph`` to a hidden file beside ``path``, then rename it: no half-written graph at ``path``."""
+    if opset < MIN_OPSET:
+        raise InputError(f"opset {opset} has no GridSample, which the generator needs: use {MIN_OPSET} or later")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
-        torch.onnx.export(
-            graph.eval(),
-            inputs,
-            str(path),
-            input_names=input_names,
-            output_names=output_names,
-            dynamic_axes=dynamic_axes,
-            opset_version=opset,
-            dynamo=False,
-        )
+    temporary = path.with_name(f".{path.name}.part")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
+            torch.onnx.export(
+                graph.eval(),
+                inputs,
+                str(temporary),
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                opset_version=opset,
+                dynamo=False,
+            )
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
 
 
@@ -114,3 +127,21 @@ def export_onnx(model, directory, image_size=None, opset=ONNX_OPSET):
         export_keypoint_detector(model, directory / "kp_detector.onnx", image_size, opset),
         export_generator(model, directory / "generator.onnx", image_size, opset),
     ]
+
+
+def add_arguments(parser):
+    """The options of ``fomm-nb export``."""
+    parser.add_argument("--model", default="demo", help="model name (see 'fomm-nb models') or a .pth.tar file")
+    parser.add_argument("--config", help="config name or YAML file (for a checkpoint that stores none)")
+    parser.add_argument("--out", default="onnx", help="folder for kp_detector.onnx and generator.onnx")
+    parser.add_argument("--image-size", type=int, help="the graphs' image size (default: the model's)")
+    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset ({MIN_OPSET} or later)")
+
+
+def run(args):
+    """``fomm-nb export``: write the model's two graphs and say where."""
+    from .hub import get_model
+
+    model = get_model(args.model, config=args.config, device="cpu")
+    for path in export_onnx(model, args.out, image_size=args.image_size, opset=args.opset):
+        print(f"wrote {path}")

@@ -8,6 +8,7 @@ import torch
 
 import fomm_nb
 from conftest import OFFICIAL, TINY_MODELS, load_golden
+from fomm_nb.cli import main
 from fomm_nb.export import export_onnx
 
 TOLERANCE = 1e-4
@@ -49,3 +50,20 @@ def test_onnx_runtime_matches_torch(exported):
     expected = model.generator(source, kp_source=kp_source, kp_driving=kp_driving)["prediction"].numpy()
     assert prediction.shape == expected.shape == (4, *source.shape[1:])
     assert np.abs(prediction - expected).max() <= TOLERANCE, f"{name} prediction"
+
+
+def test_export_command_writes_both_graphs_of_the_bundled_model(tmp_path, capsys):
+    assert main(["export", "--model", "demo", "--out", str(tmp_path / "onnx")]) == 0
+    paths = [tmp_path / "onnx" / name for name in ("kp_detector.onnx", "generator.onnx")]
+    assert capsys.readouterr().out.splitlines() == [f"wrote {path}" for path in paths]
+    detector = onnxruntime.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"])
+    value, jacobian = detector.run(None, {"image": np.zeros((3, 3, 64, 64), np.float32)})
+    assert value.shape == (3, 10, 2) and jacobian.shape == (3, 10, 2, 2)
+    assert sorted(path.name for path in (tmp_path / "onnx").iterdir()) == ["generator.onnx", "kp_detector.onnx"]
+
+
+def test_an_opset_without_grid_sample_is_refused_and_nothing_is_written(tmp_path, capsys):
+    assert main(["export", "--model", "demo", "--out", str(tmp_path / "onnx"), "--opset", "15"]) == 2
+    error = capsys.readouterr().err
+    assert error.strip() == "fomm-nb: error: opset 15 has no GridSample, which the generator needs: use 16 or later"
+    assert not (tmp_path / "onnx").exists()
