@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .motion import freeze_keypoints, normalize_kp
+from .motion import check_keypoints, freeze_keypoints, normalize_kp
 from .optimize import optimize_for_inference
 
 __all__ = ["MotionOptions", "AnimationEngine", "animate", "inference_network", "torch_threads", "PRECISIONS"]
@@ -349,6 +349,7 @@ class AnimationEngine:
             torch.Size([1, 3, 256, 256])
         """
         kp_norm = {key: torch.as_tensor(value, dtype=torch.float32, device=self.device) for key, value in kp_norm.items()}
+        check_keypoints(kp_norm, self.model.config.num_kp, self.model.config.estimate_jacobian)
         out = self._paint(kp_norm)
         if not return_intermediates:
             return out["prediction"]

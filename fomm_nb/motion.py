@@ -26,7 +26,28 @@ from scipy.spatial import ConvexHull, QhullError
 from .errors import InputError
 from .geometry import inverse_2x2
 
-__all__ = ["normalize_kp", "movement_scale_ratio", "freeze_keypoints", "hull_area"]
+__all__ = ["normalize_kp", "movement_scale_ratio", "freeze_keypoints", "hull_area", "check_keypoints"]
+
+
+def check_keypoints(kp, num_kp, with_jacobian):
+    """Raise :class:`InputError` unless ``kp`` is a keypoint dict a model with ``num_kp`` keypoints can take.
+
+    ``kp["value"]`` must be ``(B, num_kp, 2)`` and, when ``with_jacobian``,
+    ``kp["jacobian"]`` ``(B, num_kp, 2, 2)``.
+
+    Example:
+        >>> check_keypoints({"value": torch.zeros(1, 5, 2)}, num_kp=10, with_jacobian=False)
+        Traceback (most recent call last):
+        ...
+        fomm_nb.errors.InputError: keypoint 'value' must have shape (B, 10, 2) for this model, got (1, 5, 2)
+    """
+    expected = {"value": (num_kp, 2), **({"jacobian": (num_kp, 2, 2)} if with_jacobian else {})}
+    for key, shape in expected.items():
+        if key not in kp:
+            raise InputError(f"keypoints without '{key}': this model needs {key} (B, {', '.join(map(str, shape))})")
+        actual = tuple(kp[key].shape)
+        if len(actual) != len(shape) + 1 or actual[1:] != shape:
+            raise InputError(f"keypoint '{key}' must have shape (B, {', '.join(map(str, shape))}) for this model, got {actual}")
 
 
 def hull_area(points):

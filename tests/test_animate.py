@@ -96,3 +96,16 @@ def test_wrong_frame_size_is_a_clear_error(model, clip):
         engine.animate_batch(np.zeros((1, 64, 64, 3), dtype=np.float32))
     with pytest.raises(fomm_nb.InputError, match="with 3 channels, got 128x128 with 1"):
         engine.animate_batch(np.zeros((1, 128, 128, 1), dtype=np.float32))
+
+
+def test_keypoints_that_do_not_fit_the_model_are_a_clear_error(model, clip):
+    source, _ = clip
+    engine = AnimationEngine(model)
+    engine.set_source(source)
+    num_kp = model.config.num_kp
+    good = {"value": torch.zeros(1, num_kp, 2), "jacobian": torch.eye(2).repeat(1, num_kp, 1, 1)}
+    assert engine.animate_keypoints(good)["prediction"].shape[0] == 1
+    with pytest.raises(fomm_nb.InputError, match=rf"'value' must have shape \(B, {num_kp}, 2\) for this model, got \(1, 3, 2\)"):
+        engine.animate_keypoints({**good, "value": torch.zeros(1, 3, 2)})
+    with pytest.raises(fomm_nb.InputError, match="keypoints without 'jacobian'"):
+        engine.animate_keypoints({"value": good["value"]})
