@@ -15,13 +15,13 @@ frames travel through pinned memory and copies overlap the next batch.
 
 Example:
     >>> import numpy as np
-    >>> from fomm_nb.checkpoints import load_model
-    >>> model = load_model("../shared/fixtures/official/tiny-mgif.yaml", device="cpu")  # doctest: +SKIP
-    >>> source = np.random.rand(128, 128, 3).astype(np.float32)
-    >>> driving = [np.random.rand(128, 128, 3).astype(np.float32) for _ in range(4)]
-    >>> frames = animate(model, source, driving)  # doctest: +SKIP
-    >>> frames.shape  # doctest: +SKIP
-    (4, 128, 128, 3)
+    >>> from fomm_nb.hub import get_model
+    >>> model = get_model("demo", device="cpu")  # the bundled 64x64 model
+    >>> source = np.random.rand(64, 64, 3).astype(np.float32)
+    >>> driving = [np.random.rand(64, 64, 3).astype(np.float32) for _ in range(4)]
+    >>> frames = animate(model, source, driving)
+    >>> frames.shape
+    (4, 64, 64, 3)
 """
 
 import weakref
@@ -132,8 +132,8 @@ def inference_network(model, winograd=True):
     so engines made one after another (a widget's new source) share it.
 
     Example:
-        >>> from fomm_nb.checkpoints import load_model
-        >>> model = load_model("tests/fixtures/official/tiny-vox.yaml", device="cpu")
+        >>> from fomm_nb.hub import get_model
+        >>> model = get_model("demo", device="cpu")
         >>> inference_network(model) is inference_network(model)
         True
     """
@@ -190,10 +190,12 @@ class AnimationEngine:
             (``"reduce-overhead"``: CUDA graphs). It did not pay on CPU.
 
     Example:
-        >>> engine = AnimationEngine(model, batch_size=4)  # doctest: +SKIP
-        >>> engine.set_source(source)  # (H, W, 3) in [0, 1]  # doctest: +SKIP
-        >>> for frame in engine.stream(driving_frames):  # doctest: +SKIP
-        ...     writer.append(frame)
+        >>> from fomm_nb.hub import get_model
+        >>> engine = AnimationEngine(get_model("demo", device="cpu"), batch_size=4)
+        >>> kp_source = engine.set_source(np.zeros((64, 64, 3), np.float32))  # (H, W, 3) in [0, 1]
+        >>> driving_frames = (np.full((64, 64, 3), t / 10, np.float32) for t in range(10))
+        >>> [frame.shape for frame in engine.stream(driving_frames)][-1]  # frames come out one by one
+        (64, 64, 3)
     """
 
     def __init__(

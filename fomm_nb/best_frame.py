@@ -27,10 +27,18 @@ to find the index, once to animate (that pass buffers ``index + 1`` frames
 unless the reader can be indexed).
 
 Example:
-    >>> engine = AnimationEngine(model)  # doctest: +SKIP
-    >>> engine.set_source(source)  # doctest: +SKIP
-    >>> index = find_best_frame(engine, source, driving)  # doctest: +SKIP
-    >>> frames = list(animate_from_best_frame(engine, driving, index))  # doctest: +SKIP
+    >>> from fomm_nb.data import make_video
+    >>> from fomm_nb.hub import get_model
+    >>> driving = make_video(seed=7, num_frames=12).frames  # (12, 64, 64, 3)
+    >>> source = driving[5]  # a picture in one of the clip's poses
+    >>> engine = AnimationEngine(get_model("demo", device="cpu"))
+    >>> kp_source = engine.set_source(source)
+    >>> index = find_best_frame(engine, source, driving)
+    >>> index
+    5
+    >>> frames = list(animate_from_best_frame(engine, driving, index))
+    >>> len(frames)
+    12
 """
 
 from collections.abc import Sequence
@@ -116,8 +124,11 @@ def find_best_frame(model_or_engine, source, frames, method="keypoints"):
         frame gives a finite distance.
 
     Example:
-        >>> find_best_frame(model, source, driving)  # doctest: +SKIP
-        42
+        >>> from fomm_nb.data import make_video
+        >>> from fomm_nb.hub import get_model
+        >>> driving = make_video(seed=7, num_frames=12).frames
+        >>> find_best_frame(get_model("demo", device="cpu"), driving[8], driving)
+        8
     """
     if method == "keypoints":
         poses = _keypoint_poses(model_or_engine, source, frames)

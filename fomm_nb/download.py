@@ -54,7 +54,7 @@ def cache_dir():
     """The folder downloads go to: ``$FOMM_NB_HOME`` if set, else ``checkpoints/``; created on demand.
 
     Example:
-        >>> cache_dir().name  # doctest: +SKIP
+        >>> cache_dir().name
         'checkpoints'
     """
     folder = _cache_root()
@@ -66,7 +66,7 @@ def local_checkpoint_path(name):
     """The checkpoint file of model ``name`` if it is on this machine, else ``None``.
 
     Example:
-        >>> local_checkpoint_path("demo").name  # doctest: +SKIP
+        >>> local_checkpoint_path("demo").name
         'fomm-nb-faces.pth.tar'
     """
     entry = get_model_entry(name)
@@ -272,7 +272,7 @@ def fetch_checkpoint(name, *, sources=None, progress=True, timeout=30.0):
         CheckpointError: a cached file no longer matches its recorded sha256, or the bundled model is missing.
 
     Example:
-        >>> fetch_checkpoint("demo").name  # doctest: +SKIP
+        >>> fetch_checkpoint("demo").name
         'fomm-nb-faces.pth.tar'
     """
     entry = get_model_entry(name)

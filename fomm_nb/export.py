@@ -18,10 +18,9 @@ Runtime folds BatchNorm itself), with the legacy TorchScript exporter, which
 needs no package beyond ``onnx``.
 
 Example:
-    >>> from fomm_nb.checkpoints import load_model
-    >>> model = load_model("tests/fixtures/official/tiny-vox.yaml", device="cpu")
-    >>> paths = export_onnx(model, "exported")  # doctest: +SKIP
-    >>> [path.name for path in paths]  # doctest: +SKIP
+    >>> from fomm_nb.hub import get_model
+    >>> paths = export_onnx(get_model("demo", device="cpu"), "exported")
+    >>> [path.name for path in paths]
     ['kp_detector.onnx', 'generator.onnx']
 """
 

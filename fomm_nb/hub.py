@@ -1,7 +1,7 @@
 """Models by name: the bundled demo model, the published checkpoints, or a file.
 
 Example:
-    >>> model = get_model("demo")  # the bundled model, offline  # doctest: +SKIP
+    >>> model = get_model("demo")  # the bundled model, offline
     >>> model = get_model("vox")   # downloads vox-cpk.pth.tar into the cache once  # doctest: +SKIP
     >>> print(model_table())  # doctest: +SKIP
 """

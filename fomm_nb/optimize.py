@@ -31,11 +31,10 @@ statistics to train and its state dict is not the published one.
   ``channels_last`` inputs (:func:`to_channels_last`).
 
 Example:
-    >>> from fomm_nb.model import build_model
-    >>> from fomm_nb.config import load_config
-    >>> model = build_model(load_config("tests/fixtures/official/tiny-vox.yaml"))
+    >>> from fomm_nb.hub import get_model
+    >>> model = get_model("demo", device="cpu")
     >>> fast = optimize_for_inference(model)
-    >>> image = torch.rand(1, 3, 128, 128)
+    >>> image = torch.rand(1, 3, 64, 64)
     >>> kp = fast.kp_detector(to_channels_last(image))
     >>> bool((kp["value"] - model.kp_detector(image)["value"]).abs().max() < 1e-5)
     True

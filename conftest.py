@@ -1,0 +1,11 @@
+"""pytest set-up shared by tests/ and the docstring examples of fomm_nb/ (doctests)."""
+
+import pytest
+from _pytest.doctest import DoctestItem
+
+
+@pytest.fixture(autouse=True)
+def _doctests_run_in_a_temporary_folder(request, tmp_path, monkeypatch):
+    """Docstring examples may write files (``write_video("clip.mp4", ...)``): they do it in a fresh folder."""
+    if isinstance(request.node, DoctestItem):
+        monkeypatch.chdir(tmp_path)
