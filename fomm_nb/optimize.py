@@ -188,10 +188,17 @@ class UpsampledConvReLU(nn.Module):
         self.register_buffer("bias", None)  # (4 C_out)
 
     def _make_phase_kernel(self):
+        """Make ``weight`` and ``bias``, publishing ``weight`` last.
+
+        Engine workers share this module, so two threads may both see no
+        kernel and make one; a thread that sees ``weight`` must also see
+        ``bias``, hence both are computed first and ``weight`` assigned last.
+        """
         weight = self.conv.weight.detach()
         phases = torch.cat([_phase_taps(_phase_taps(weight, 2, row), 3, column) for row, column in _PHASES])
-        self.weight = phases.contiguous(memory_format=_memory_format(weight))
+        phases = phases.contiguous(memory_format=_memory_format(weight))
         self.bias = self.conv.bias.detach().repeat(4)
+        self.weight = phases
 
     def forward(self, x):
         batch, _, height, width = x.shape

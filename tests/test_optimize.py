@@ -234,3 +234,43 @@ def test_compiled_engine_paints_the_frames_of_the_plain_one(wide):
         frames[compiled] = engine.animate_batch(driving)
     assert engine.workers == 1  # compiled code is never entered by two threads at once
     assert_close(frames[True], frames[False], FOLDED_TOLERANCE, "compiled prediction")
+
+
+@pytest.mark.parametrize("make", [lambda block: UpsampledConvReLU(block), lambda block: WinogradConv2d(block.conv, min_tiles=1)],
+                         ids=["phase up block", "winograd"])
+def test_kernels_made_on_first_use_are_safe_when_two_workers_start_together(make):
+    """Engine workers share one inference network: its first call may come from two threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    block = perturb_batchnorm(UpBlock2d(32, 16)).eval()
+    x = torch.rand(1, 32, 24, 24)
+    with torch.no_grad():
+        for trial in range(30):
+            module = make(block)
+            expected = block(x) if isinstance(module, UpsampledConvReLU) else block.conv(x)
+            start = Barrier(2)
+
+            def first_call(_):
+                start.wait()
+                return module(x)
+
+            with ThreadPoolExecutor(2) as pool:
+                for out in pool.map(first_call, range(2)):
+                    assert_close(out, expected, 1e-4, f"trial {trial}")
+
+
+def test_phase_kernel_is_published_after_its_bias():
+    """The race the test above samples, checked directly: a thread that sees the kernel must see its bias."""
+    assignments = []
+
+    class Recording(UpsampledConvReLU):
+        def __setattr__(self, name, value):
+            if name in ("weight", "bias") and value is not None:
+                assignments.append(name)
+            super().__setattr__(name, value)
+
+    module = Recording(perturb_batchnorm(UpBlock2d(8, 4)).eval())
+    with torch.no_grad():
+        module(torch.rand(1, 8, 8, 8))
+    assert assignments == ["bias", "weight"]
