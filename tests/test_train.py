@@ -340,3 +340,17 @@ def test_cpu_sync_batchnorm_matches_one_batch_norm_over_all_processes(two_proces
     assert torch.allclose(torch.cat([part["out"] for part in two_processes]), out.detach(), atol=1e-5)
     assert torch.allclose(torch.cat([part["grad"] for part in two_processes]), everything.grad, atol=1e-4)
     assert torch.allclose(two_processes[0]["running_var"], norm.running_var, atol=1e-5)
+
+
+def test_monitor_pairs_are_taken_as_the_evaluation_takes_them():
+    from fomm_nb.data import make_video
+    from fomm_nb.data.procedural import split_seed
+    from fomm_nb.train.command import _monitor_batch
+
+    batch = _monitor_batch("procedural", 64, count=3, frames=32)
+    assert batch["source"].shape == batch["driving"].shape == (3, 3, 64, 64)
+    for index in range(3):
+        video = make_video(split_seed("test", index), num_frames=32).frames
+        assert np.allclose(batch["source"][index].permute(1, 2, 0).numpy(), video[0])
+        assert np.allclose(batch["driving"][index].permute(1, 2, 0).numpy(), video[1 + index])
+    assert _monitor_batch("some/folder", 64) is None

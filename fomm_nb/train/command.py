@@ -11,6 +11,7 @@ resumable), ``model.pth.tar`` (inference checkpoint) and ``vis/``.
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import load_config
@@ -44,20 +45,25 @@ def _dataset(data, size, id_sampling):
     return VideoFolder(data, split="train", size=size, id_sampling=id_sampling)
 
 
-def _monitor_batch(data, size, count=16):
-    """A fixed held-out batch for the L1 and keypoint-spread columns of the log (procedural data only)."""
+def _monitor_batch(data, size, count=64, frames=32):
+    """A fixed held-out batch for the log's L1 and keypoint-spread columns (procedural data only).
+
+    Pairs are taken as ``fomm-nb evaluate`` takes them: frame 0 of test video
+    ``i`` is the source, a later frame of it (1 to ``frames - 1``, in turn) the
+    driving frame, so ``val_l1 / val_l1_still`` follows the evaluation's
+    reconstruction ratio while training runs.
+    """
     if data != "procedural":
         return None
-    from torch.utils.data import default_collate
+    from ..data.procedural import render, split_seed, video_parameters
 
-    from ..data import ProceduralFaces
-
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    dataset = ProceduralFaces("test", num_videos=count, size=size)
-    batch = default_collate([dataset[index] for index in range(count)])
-    torch.random.set_rng_state(state)
-    return batch
+    sources, drivings = [], []
+    for index in range(count):
+        identity, poses = video_parameters(split_seed("test", index), frames)
+        sources.append(render(identity, poses[0], size))
+        drivings.append(render(identity, poses[1 + index % (frames - 1)], size))
+    as_batch = lambda images: torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (count, 3, H, W)
+    return {"source": as_batch(sources), "driving": as_batch(drivings)}
 
 
 def _model(config, finetune, with_discriminator):
