@@ -196,9 +196,8 @@ class UpsampledConvReLU(nn.Module):
         """
         weight = self.conv.weight.detach()
         phases = torch.cat([_phase_taps(_phase_taps(weight, 2, row), 3, column) for row, column in _PHASES])
-        phases = phases.contiguous(memory_format=_memory_format(weight))
         self.bias = self.conv.bias.detach().repeat(4)
-        self.weight = phases
+        self.weight = phases.contiguous(memory_format=_memory_format(weight))
 
     def forward(self, x):
         batch, _, height, width = x.shape

@@ -7,7 +7,7 @@ animation on data the bundled model never trained on. Deterministic:
     .venv/bin/python scripts/make-samples.py
 """
 
-from fomm_nb.data import ProceduralFaces
+from fomm_nb.data import make_video, split_seed
 from fomm_nb.demo import SAMPLE_DRIVING, SAMPLE_SOURCE
 from fomm_nb.media import write_image, write_video
 
@@ -16,9 +16,8 @@ NUM_FRAMES, FPS = 125, 25
 
 
 def main():
-    test_split = ProceduralFaces("test", num_videos=DRIVING_VIDEO + SOURCE_VIDEO)
-    write_image(SAMPLE_SOURCE, test_split.video(SOURCE_VIDEO, num_frames=1).frames[0])
-    write_video(SAMPLE_DRIVING, test_split.video(DRIVING_VIDEO, num_frames=NUM_FRAMES).frames, fps=FPS)
+    write_image(SAMPLE_SOURCE, make_video(split_seed("test", SOURCE_VIDEO), num_frames=1).frames[0])
+    write_video(SAMPLE_DRIVING, make_video(split_seed("test", DRIVING_VIDEO), num_frames=NUM_FRAMES).frames, fps=FPS)
     print(f"wrote {SAMPLE_SOURCE} and {SAMPLE_DRIVING} ({NUM_FRAMES} frames at {FPS} fps)")
 
 
