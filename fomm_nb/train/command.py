@@ -30,6 +30,7 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, help="override the config's batch size (per process)")
     parser.add_argument("--finetune", help="start from this checkpoint's weights (fresh optimisers)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--seed", type=int, help="seed torch's random generator (initial weights, pairs, warps): a repeatable run")
     parser.add_argument("--log-every", type=int, default=10, help="steps between rows of log.csv")
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--visualise-every", type=int, default=200, help="steps between pictures in OUT/vis")
@@ -79,6 +80,8 @@ def _model(config, finetune, with_discriminator):
 def run(args):
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
     config = load_config(args.config)
     settings = TrainSettings.from_config(config)
     if args.batch_size:
