@@ -20,10 +20,7 @@ from .hub import get_model
 from .media import fit_frame, read_image, read_video
 from .pipeline import animate_files
 from .plotting import keypoint_figure
-
-SAMPLES = Path(__file__).with_name("samples")
-SAMPLE_SOURCE = SAMPLES / "face.png"
-SAMPLE_DRIVING = SAMPLES / "driving.mp4"
+from .registry import SAMPLE_DRIVING, SAMPLE_SOURCE
 
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>fomm-nb demo</title><link rel="icon" href="data:,">

@@ -12,6 +12,16 @@ Example:
     photo.png: not an image or a video
 """
 
+__all__ = [
+    "FommError",
+    "ConfigError",
+    "CheckpointError",
+    "MediaError",
+    "DownloadError",
+    "InputError",
+    "FaceNotFoundError",
+]
+
 
 class FommError(Exception):
     """Base class of every user-facing error of fomm_nb."""
@@ -35,3 +45,11 @@ class DownloadError(FommError):
 
 class InputError(FommError, ValueError):
     """An argument has the wrong type, shape, size or value."""
+
+
+class OutputError(FommError, ValueError):
+    """An output path would overwrite an input or another output, or cannot be written."""
+
+
+class FaceNotFoundError(InputError):
+    """No face was found where one was needed (a photo or video given to a face crop)."""

@@ -52,7 +52,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
-from .errors import InputError
+from .errors import FaceNotFoundError, InputError
 
 __all__ = [
     "MARGIN",
@@ -78,10 +78,6 @@ NEIGHBOURS = 5  # overlapping detections that make an upright face (OpenCV's usu
 TILTED_NEIGHBOURS = 25  # turned images need surer faces: coffee beans, coins and bikes reach 24
 DETECT_SIDE = 640  # images are shrunk to this longest side before the cascade runs
 CASCADE = "haarcascade_frontalface_default.xml"
-
-
-class FaceNotFoundError(InputError):
-    """No face was found where one was needed."""
 
 
 class Box(NamedTuple):

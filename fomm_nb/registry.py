@@ -35,6 +35,12 @@ GITHUB_MIRROR = "https://github.com/graphemecluster/first-order-model-demo/relea
 
 SOURCE_KINDS = ("url", "gdrive", "gdrive-folder", "yandex")
 
+#: The bundled sample that the demo, the try-it app and the notebooks start from
+#: (rendered by ``scripts/make-samples.py``): a photo and a driving video, both 64x64.
+SAMPLES = Path(__file__).with_name("samples")
+SAMPLE_SOURCE = SAMPLES / "face.png"
+SAMPLE_DRIVING = SAMPLES / "driving.mp4"
+
 
 @dataclass(frozen=True)
 class Source:

@@ -8,8 +8,8 @@ animation on data the bundled model never trained on. Deterministic:
 """
 
 from fomm_nb.data import make_video, split_seed
-from fomm_nb.demo import SAMPLE_DRIVING, SAMPLE_SOURCE
 from fomm_nb.media import write_image, write_video
+from fomm_nb.registry import SAMPLE_DRIVING, SAMPLE_SOURCE
 
 SOURCE_VIDEO, DRIVING_VIDEO = 1001, 1000  # test-split indices, beyond the 50 videos `fomm-nb evaluate` uses
 NUM_FRAMES, FPS = 125, 25

@@ -1,5 +1,6 @@
 """The packaging files agree with each other: pyproject.toml, environment.yml, the CI script."""
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -35,3 +36,239 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in readme
     assert "bash scripts/test.sh" in ci and "set -euo pipefail" in ci
+
+
+# --- The package's shape, read from its source with ``ast`` (nothing is imported) ---------------------------
+
+PACKAGE = ROOT / "fomm_nb"
+MAX_MODULE_LINES = 450
+MIN_ANNOTATED = 0.80
+# The front door: what a newcomer calls first. Every exported name of ``fomm_nb`` is added to these.
+FRONT_DOOR_FUNCTIONS = [
+    ("fomm_nb.hub", "get_model"),
+    ("fomm_nb.pipeline", "animate_files"),
+    ("fomm_nb.motion", "transfer_motion"),
+    ("fomm_nb.motion", "normalize_kp"),
+    ("fomm_nb.config", "load_config"),
+    ("fomm_nb.checkpoints", "load_model"),
+]
+FRONT_DOOR_CLASSES = [("fomm_nb.animate", "AnimationEngine")]
+
+
+def module_name(path):
+    """``fomm_nb/media/__init__.py`` -> ``fomm_nb.media``; ``fomm_nb/hub.py`` -> ``fomm_nb.hub``."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def parse_package(root=PACKAGE):
+    """``{module name: (path, ast.Module)}`` for every ``.py`` file under ``root``."""
+    return {module_name(path): (path, ast.parse(path.read_text(), str(path))) for path in sorted(root.rglob("*.py"))}
+
+
+def is_public(module):
+    return not any(part.startswith("_") for part in module.split("."))
+
+
+def is_package(modules, module):
+    return modules[module][0].name == "__init__.py"
+
+
+def public_functions(tree):
+    """``(qualified name, function node, is_method)`` for the public functions and methods at a module's top level."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+            yield node.name, node, False
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not item.name.startswith("_"):
+                    yield f"{node.name}.{item.name}", item, True
+
+
+def unannotated(function, is_method):
+    """What a function lacks: ``["return", "parameter x", ...]``; empty when fully annotated."""
+    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.decorator_list)
+    args = function.args
+    positional = args.posonlyargs + args.args
+    if is_method and not static:
+        positional = positional[1:]  # self or cls
+    parameters = positional + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a is not None]
+    missing = [f"parameter {a.arg}" for a in parameters if a.annotation is None]
+    if function.returns is None and function.name != "__init__":
+        missing.insert(0, "return")
+    return missing
+
+
+def resolve(modules, module, name, seen=()):
+    """The module that defines ``name`` as seen from ``module``, following ``from .x import name`` chains."""
+    path, tree = modules[module]
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return module, node
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    target = import_target(modules, module, node)
+                    if target in modules and (target, alias.name) not in seen:
+                        return resolve(modules, target, alias.name, (*seen, (target, alias.name)))
+    return module, None
+
+
+def import_target(modules, module, node):
+    """The module named by an ``ImportFrom`` node inside ``module`` (relative imports resolved)."""
+    if node.level == 0:
+        return node.module
+    package = module.split(".") if is_package(modules, module) else module.split(".")[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def missing_annotations(modules):
+    """``(all public functions, [(name, what is missing)], front-door names)`` over the public modules."""
+    functions, missing = [], []
+    for module, (_, tree) in modules.items():
+        if not is_public(module):
+            continue
+        for qualname, node, is_method in public_functions(tree):
+            name = f"{module}.{qualname}"
+            functions.append(name)
+            if lacks := unannotated(node, is_method):
+                missing.append((name, lacks))
+    return functions, missing
+
+
+def front_door(modules):
+    """``[(name, what is missing)]`` for the front door: fomm_nb's exports and the functions listed above.
+
+    For a class: its public methods and its ``__init__``'s parameters.
+    """
+    init = modules["fomm_nb"][1]
+    exported = next(ast.literal_eval(n.value) for n in init.body
+                    if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets))
+    wanted = [("fomm_nb", name) for name in exported] + FRONT_DOOR_FUNCTIONS + FRONT_DOOR_CLASSES
+    report = []
+    for module, name in dict.fromkeys(wanted):
+        if module not in modules:
+            report.append((f"{module}.{name}", ["the module does not exist"]))
+            continue
+        where, node = resolve(modules, module, name)
+        if node is None:
+            if module != "fomm_nb":  # constants such as __version__ are exported too
+                report.append((f"{module}.{name}", ["not defined"]))
+            continue
+        if isinstance(node, ast.ClassDef):
+            methods = [(f"{node.name}.{item.name}", item) for item in node.body
+                       if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                       and (not item.name.startswith("_") or item.name == "__init__")]
+            report += [(f"{where}.{n}", lacks) for n, item in methods if (lacks := unannotated(item, True))]
+        elif lacks := unannotated(node, False):
+            report.append((f"{where}.{node.name}", lacks))
+    return list(dict.fromkeys((name, tuple(lacks)) for name, lacks in report))
+
+
+def test_public_functions_are_annotated():
+    modules = parse_package()
+    functions, missing = missing_annotations(modules)
+    door = front_door(modules)
+    coverage = 1 - len(missing) / len(functions)
+    listing = "\n".join(f"  {name}: {', '.join(lacks)}" for name, lacks in missing)
+    print(f"annotated: {len(functions) - len(missing)} of {len(functions)} public functions ({coverage:.1%})")
+    assert not door, "front door not fully annotated:\n" + "\n".join(f"  {n}: {', '.join(l)}" for n, l in door)
+    assert coverage >= MIN_ANNOTATED, f"{coverage:.1%} annotated, below {MIN_ANNOTATED:.0%}; missing:\n{listing}"
+
+
+def module_imports(modules, module, tree):
+    """The fomm_nb modules that ``module`` imports when it is imported (imports inside functions do not count)."""
+    targets = set()
+
+    def visit(nodes):
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = import_target(modules, module, node)
+                for alias in node.names:
+                    # ``from package import submodule`` imports the submodule; otherwise the named module.
+                    targets.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+            visit(ast.iter_child_nodes(node))
+
+    visit(tree.body)
+    return {target for target in targets if target in modules and target != module}
+
+
+def import_cycles(modules):
+    """The import circles among ``modules``: strongly connected groups of more than one module (Tarjan)."""
+    graph = {module: module_imports(modules, module, tree) for module, (_, tree) in modules.items()}
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def connect(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(graph[node]):
+            if successor not in index:
+                connect(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return cycles
+
+
+def test_no_import_circle():
+    cycles = import_cycles(parse_package())
+    assert not cycles, "modules that import each other (module level): " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_no_module_over_450_lines():
+    lengths = {path.relative_to(ROOT): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
+    long = {str(path): count for path, count in lengths.items() if count > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def bound_names(tree):
+    """The names a module binds at its top level (definitions, assignments, imports), in any branch."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def test_every_public_module_lists_its_names_in_dunder_all():
+    modules = parse_package()
+    problems = []
+    for module, (path, tree) in modules.items():
+        statements = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+        if not is_public(module) or not statements:  # a docstring-only __init__ exports nothing
+            continue
+        lists = [n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                 and "__all__" in {getattr(t, "id", "") for t in getattr(n, "targets", [getattr(n, "target", None)])}]
+        if not lists:
+            problems.append(f"{path.relative_to(ROOT)}: no __all__")
+            continue
+        submodules = {name.rsplit(".", 1)[1] for name in modules if name.startswith(module + ".")}
+        unknown = set(ast.literal_eval(lists[0].value)) - bound_names(tree) - submodules
+        if unknown:
+            problems.append(f"{path.relative_to(ROOT)}: __all__ names what the module does not define: {sorted(unknown)}")
+    assert not problems, "\n".join(problems)

@@ -177,3 +177,26 @@ class AntiAliasInterpolation2d(nn.Module):
         before, after = self.pad_before, self.pad_after
         blurred = F.conv2d(F.pad(x, (before, after, before, after)), self.weight, groups=self.groups)
         return blurred[:, :, :: self.stride, :: self.stride]
+
+
+class ImagePyramid(nn.Module):
+    """The image at several scales, anti-aliased: ``{scale: (B, C, H*s, W*s)}``.
+
+    Used by the training losses (reconstruction, perceptual, adversarial),
+    which compare a prediction with its driving frame at every scale.
+
+    Example:
+        >>> pyramid = ImagePyramid((1, 0.5))(torch.rand(2, 3, 16, 16))
+        >>> {scale: tuple(image.shape) for scale, image in pyramid.items()}
+        {1: (2, 3, 16, 16), 0.5: (2, 3, 8, 8)}
+    """
+
+    def __init__(self, scales: tuple[float, ...] | list[float], channels: int = 3) -> None:
+        super().__init__()
+        self.scales = tuple(scales)
+        self.downs = nn.ModuleDict(
+            {str(s).replace(".", "-"): AntiAliasInterpolation2d(channels, s) for s in self.scales if s != 1}
+        )
+
+    def forward(self, image: torch.Tensor) -> dict[float, torch.Tensor]:
+        return {s: image if s == 1 else self.downs[str(s).replace(".", "-")](image) for s in self.scales}

@@ -15,7 +15,7 @@ Example:
 
 import torch
 
-from .losses import ImagePyramid
+from ..modules.blocks import ImagePyramid
 
 
 def _score_maps(output):

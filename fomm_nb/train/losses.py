@@ -19,21 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..geometry import inverse_2x2
-from ..modules.blocks import AntiAliasInterpolation2d
-
-
-class ImagePyramid(nn.Module):
-    """The image at several scales (anti-aliased): ``{scale: (B, C, H*s, W*s)}``."""
-
-    def __init__(self, scales, channels=3):
-        super().__init__()
-        self.scales = tuple(scales)
-        self.downs = nn.ModuleDict(
-            {str(s).replace(".", "-"): AntiAliasInterpolation2d(channels, s) for s in self.scales if s != 1}
-        )
-
-    def forward(self, image):
-        return {s: image if s == 1 else self.downs[str(s).replace(".", "-")](image) for s in self.scales}
+from ..modules.blocks import ImagePyramid
+from .perceptual import PerceptualPyramid, Vgg19Features, find_vgg19_weights
 
 
 def _gradients(image):
@@ -72,8 +59,6 @@ def reconstruction_loss(scales, l1_weight=10.0, perceptual_weights=(10, 10, 10, 
         >>> name
         'pyramid_l1'
     """
-    from .perceptual import PerceptualPyramid, Vgg19Features, find_vgg19_weights
-
     if vgg19_weights == "auto":
         vgg19_weights = find_vgg19_weights()
     if vgg19_weights is not None and any(perceptual_weights):

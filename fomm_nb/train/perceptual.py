@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..modules.blocks import ImagePyramid
 from ..safe_load import load_checkpoint_file
-from .losses import ImagePyramid
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 
