@@ -48,7 +48,25 @@ def test_batched_animation_equals_frame_by_frame(model, clip, batch_size):
     assert np.abs(actual - expected).max() <= 1e-5
 
 
-def test_options_follow_the_published_modes(model, clip):
+PUBLISHED_MODES = {
+    "relative": MotionOptions(),
+    "relative_adapt": MotionOptions(adapt_movement_scale=True),
+    "absolute": MotionOptions(relative=False),
+}
+
+
+@pytest.mark.parametrize("mode", PUBLISHED_MODES)
+def test_each_mode_gives_the_published_predictions(model, clip, mode):
+    """On the golden frames (the clip's first two), the engine reproduces the published code's output."""
+    golden = load_golden("tiny-mgif")
+    source, driving = clip
+    actual = fomm_nb.animate(model, source, driving[:2], options=PUBLISHED_MODES[mode], batch_size=2)
+    for t in range(2):
+        expected = golden[f"out_{mode}_prediction_{t}"][0].permute(1, 2, 0).numpy()
+        assert np.abs(actual[t] - expected).max() <= 1e-5, f"{mode} frame {t}"
+
+
+def test_absolute_option_equals_the_per_frame_loop(model, clip):
     source, driving = clip
     expected = reference_frames(model, source, driving, use_relative_movement=False)
     actual = fomm_nb.animate(model, source, driving, options=MotionOptions(relative=False), batch_size=4)

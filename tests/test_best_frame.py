@@ -124,7 +124,7 @@ def test_the_source_is_found_in_a_clip_by_the_models_keypoints(model, clip):
     assert engine.kp_driving_initial is None and torch.equal(engine.kp_source["value"], kp_before)
 
 
-def test_animating_from_the_best_frame_equals_the_published_two_passes(model, clip):
+def test_animating_from_the_best_frame_equals_two_passes_from_it(model, clip):
     source, frames = clip
     frames, index = frames[3:7], 1  # the source is frames[4]: a short clip keeps the test fast
     engine = AnimationEngine(model, batch_size=2)

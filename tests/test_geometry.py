@@ -57,15 +57,19 @@ def test_resize_flow_keeps_a_constant_flow_constant():
 
 
 def test_sparse_motion_is_the_first_order_expansion():
-    """T_k(z) = p_S + J_S J_D^-1 (z - p_D), checked at one grid point by hand."""
-    kp_source = {"value": torch.tensor([[[0.1, 0.2]]]), "jacobian": torch.tensor([[[[2.0, 0.0], [0.0, 1.0]]]])}
-    kp_driving = {"value": torch.tensor([[[-0.1, 0.0]]]), "jacobian": torch.tensor([[[[1.0, 0.0], [0.0, 0.5]]]])}
+    """T_k(z) = p_S + J_S J_D^-1 (z - p_D), checked at one grid point by hand.
+
+    The shears J_S = [[1, 2], [0, 1]] and J_D = [[1, 0], [1, 1]] do not commute:
+    J_S J_D^-1 = [[-1, 2], [-1, 1]], while J_D^-1 J_S = [[1, 2], [-1, -1]].
+    """
+    kp_source = {"value": torch.tensor([[[0.1, 0.2]]]), "jacobian": torch.tensor([[[[1.0, 2.0], [0.0, 1.0]]]])}
+    kp_driving = {"value": torch.tensor([[[-0.1, 0.0]]]), "jacobian": torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]])}
     motions = sparse_motions((3, 3), kp_source, kp_driving)
     assert motions.shape == (1, 2, 3, 3, 2)
     assert torch.allclose(motions[0, 0], make_coordinate_grid((3, 3)))  # background: identity
-    z = torch.tensor([1.0, -1.0])  # grid[0, 2]
-    expected = torch.tensor([0.1, 0.2]) + torch.tensor([[2.0, 0.0], [0.0, 2.0]]) @ (z - torch.tensor([-0.1, 0.0]))
-    assert torch.allclose(motions[0, 1, 0, 2], expected)
+    # z = grid[0, 2] = (1, -1); z - p_D = (1.1, -1); [[-1, 2], [-1, 1]] (1.1, -1) = (-3.1, -2.1); plus p_S:
+    assert torch.allclose(motions[0, 1, 0, 2], torch.tensor([-3.0, -1.9]))
+    # (the swapped order J_D^-1 J_S would give (-0.8, 0.1))
 
 
 def test_zero_order_motion_is_a_translation():

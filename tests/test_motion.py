@@ -25,6 +25,17 @@ def test_relative_movement_adds_the_driving_displacement_to_the_source(kps):
     assert torch.allclose(out["jacobian"], expected_jacobian, atol=1e-6)
 
 
+def test_relative_jacobian_by_hand_with_matrices_that_do_not_commute():
+    """J = J_D,t J_D,0^-1 J_S with a shear, a stretch and a quarter turn, worked out by hand."""
+    source = {"value": torch.zeros(1, 1, 2), "jacobian": torch.tensor([[[[1.0, 1.0], [0.0, 1.0]]]])}
+    initial = {"value": torch.zeros(1, 1, 2), "jacobian": torch.tensor([[[[2.0, 0.0], [0.0, 1.0]]]])}
+    driving = {"value": torch.zeros(1, 1, 2), "jacobian": torch.tensor([[[[0.0, -1.0], [1.0, 0.0]]]])}
+    # J_D,t J_D,0^-1 = [[0, -1], [0.5, 0]]; times J_S = [[0, -1], [0.5, 0.5]].
+    # Other orders give [[0, -0.5], [1, 1]] (J_D,0^-1 J_D,t J_S) or [[0.5, -1], [0.5, 0]] (J_S J_D,t J_D,0^-1).
+    out = normalize_kp(source, driving, initial)
+    assert torch.allclose(out["jacobian"], torch.tensor([[[[0.0, -1.0], [0.5, 0.5]]]]))
+
+
 def test_initial_frame_maps_to_the_source_itself(kps):
     source, _, initial = kps
     out = normalize_kp(source, initial, initial)
