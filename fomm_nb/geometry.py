@@ -23,7 +23,10 @@ __all__ = [
     "kp2gaussian",
     "warp",
     "resize_flow",
+    "deform",
     "inverse_2x2",
+    "spatial_softmax",
+    "spatial_expectation",
 ]
 
 
@@ -97,6 +100,19 @@ def resize_flow(flow, spatial_size):
     return resized.permute(0, 2, 3, 1)
 
 
+def deform(image: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
+    """Warp ``image`` ``(B, C, H, W)`` by a dense motion ``(B, h, w, 2)`` of any resolution.
+
+    The motion is resized to the image's size first (:func:`resize_flow`);
+    the generator warps the source and its features this way.
+
+    Example:
+        >>> deform(torch.rand(1, 3, 8, 8), make_coordinate_grid((4, 4))[None]).shape
+        torch.Size([1, 3, 8, 8])
+    """
+    return warp(image, resize_flow(deformation, image.shape[2:]))
+
+
 def inverse_2x2(matrix):
     """Invert a batch of 2x2 matrices ``(..., 2, 2)`` in closed form.
 
@@ -110,3 +126,28 @@ def inverse_2x2(matrix):
     determinant = a * d - b * c
     adjugate = torch.stack([torch.stack([d, -b], -1), torch.stack([-c, a], -1)], -2)
     return adjugate / determinant[..., None, None]
+
+
+def spatial_softmax(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``H(z) = exp(l(z) / t) / sum_z' exp(l(z') / t)`` over each map of ``logits`` ``(B, K, h, w)``.
+
+    The keypoint detector's heatmaps (paper, section 3.2): each map sums to 1.
+
+    Example:
+        >>> spatial_softmax(torch.tensor([[[[0.0, 1.0]]]]), temperature=1.0).sum().item()
+        1.0
+    """
+    batch, num_kp, height, width = logits.shape
+    return F.softmax(logits.reshape(batch, num_kp, -1) / temperature, dim=2).view(batch, num_kp, height, width)
+
+
+def spatial_expectation(heatmap: torch.Tensor) -> torch.Tensor:
+    """``p = sum_z H(z) z`` for probability maps ``(B, K, h, w)``: keypoints ``(B, K, 2)`` in [-1, 1], ``(x, y)``.
+
+    Example:
+        >>> heat = torch.zeros(1, 1, 3, 3); heat[0, 0, 0, 2] = 1.0  # all mass on the top-right pixel
+        >>> spatial_expectation(heat)
+        tensor([[[ 1., -1.]]])
+    """
+    grid = make_coordinate_grid(heatmap.shape[2:], heatmap.dtype, heatmap.device)  # (h, w, 2)
+    return torch.einsum("bkhw,hwc->bkc", heatmap, grid)

@@ -14,9 +14,8 @@ Example:
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .geometry import inverse_2x2, make_coordinate_grid
+from .geometry import inverse_2x2, make_coordinate_grid, spatial_expectation, spatial_softmax
 from .plotting import as_image, heatmap_image, keypoint_colours, plot_keypoints, to_pixels
 
 __all__ = [
@@ -51,29 +50,6 @@ def detector_logits(detector, image):
     if detector.scale_factor != 1:
         image = detector.down(image)
     return detector.kp(detector.predictor(image))
-
-
-def spatial_softmax(logits, temperature):
-    """``H(z) = exp(l(z) / t) / sum_z' exp(l(z') / t)`` over each map of ``logits`` ``(B, K, h, w)``.
-
-    Example:
-        >>> spatial_softmax(torch.tensor([[[[0.0, 1.0]]]]), temperature=1.0).sum().item()
-        1.0
-    """
-    batch, num_kp, height, width = logits.shape
-    return F.softmax(logits.reshape(batch, num_kp, -1) / temperature, dim=2).view(batch, num_kp, height, width)
-
-
-def spatial_expectation(heatmap):
-    """``p = sum_z H(z) z`` for probability maps ``(B, K, h, w)``: keypoints ``(B, K, 2)`` in [-1, 1], ``(x, y)``.
-
-    Example:
-        >>> heat = torch.zeros(1, 1, 3, 3); heat[0, 0, 0, 2] = 1.0  # all mass on the top-right pixel
-        >>> spatial_expectation(heat)
-        tensor([[[ 1., -1.]]])
-    """
-    grid = make_coordinate_grid(heatmap.shape[2:], heatmap.dtype, heatmap.device)  # (h, w, 2)
-    return torch.einsum("bkhw,hwc->bkc", heatmap, grid)
 
 
 def local_grid(centre, radius=0.15, lines=5, points=21):

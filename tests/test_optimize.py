@@ -104,7 +104,7 @@ def test_folded_model_equals_the_model(tiny):
     for key in kp_driving:
         assert_close(fast_kp[key], kp_driving[key], FOLDED_TOLERANCE, f"{name} keypoint {key}")
     expected = model.generator(source.expand(len(driving), -1, -1, -1), kp_driving=kp_driving, kp_source=kp_source)
-    actual = fast.generator(to_channels_last(source).expand(len(driving), -1, -1, -1), kp_driving, kp_source)
+    actual = fast.generator(to_channels_last(source).expand(len(driving), -1, -1, -1), kp_source, kp_driving)
     for key in expected:
         # The golden source is noise: warping it turns a 1e-7 change of a coordinate into up to 1e-4.
         tolerance = ENGINE_TOLERANCE if key == "deformed" else FOLDED_TOLERANCE
@@ -151,7 +151,7 @@ def test_winograd_leaves_small_images_to_the_direct_convolution():
         assert winograd.weight is not None
 
 
-def test_engine_with_every_optimisation_equals_the_published_loop(wide):
+def test_engine_with_every_optimisation_equals_the_per_frame_loop(wide):
     source, driving = smooth_frames(64, 6)
     expected = reference_frames(wide, source, driving)
     engine = AnimationEngine(wide, batch_size=4)

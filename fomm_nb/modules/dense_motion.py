@@ -17,16 +17,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..geometry import inverse_2x2, kp2gaussian, make_coordinate_grid, warp
+from ..types import DenseMotion, Keypoints
 from .blocks import AntiAliasInterpolation2d, Hourglass
 
+__all__ = ["sparse_motions", "deform_by_each_motion", "DenseMotionNetwork"]
 
-def sparse_motions(spatial_size, kp_source, kp_driving):
+
+def sparse_motions(spatial_size: tuple[int, int], kp_source: Keypoints, kp_driving: Keypoints) -> torch.Tensor:
     """The K + 1 sampling grids: identity (background) then one per keypoint.
 
     Args:
         spatial_size: ``(h, w)``.
-        kp_source, kp_driving: dicts with ``value`` ``(B, K, 2)`` and optionally
-            ``jacobian`` ``(B, K, 2, 2)`` (zero-order motion without it).
+        kp_source, kp_driving: :class:`~fomm_nb.types.Keypoints` (or dicts) with
+            ``value`` ``(B, K, 2)`` and optionally ``jacobian`` ``(B, K, 2, 2)``
+            (zero-order motion without it).
 
     Returns:
         ``(B, K + 1, h, w, 2)`` grids of source coordinates.
@@ -50,7 +54,7 @@ def sparse_motions(spatial_size, kp_source, kp_driving):
     return torch.cat([background, driving_to_source], dim=1)
 
 
-def deform_by_each_motion(image, motions):
+def deform_by_each_motion(image: torch.Tensor, motions: torch.Tensor) -> torch.Tensor:
     """Warp ``image`` ``(B, C, h, w)`` by each of ``motions`` ``(B, M, h, w, 2)`` -> ``(B, M, C, h, w)``.
 
     A source of batch 1 is shared by every item of a larger driving batch.
@@ -73,7 +77,8 @@ def deform_by_each_motion(image, motions):
 class DenseMotionNetwork(nn.Module):
     """Predict the dense motion from source to driving frame, and an occlusion map.
 
-    ``forward(source_image, kp_driving, kp_source)`` returns a dict:
+    ``forward(source_image, kp_source, kp_driving)`` returns a
+    :class:`~fomm_nb.types.DenseMotion` (it indexes like the published dict):
     ``sparse_deformed`` ``(B, K+1, C, h, w)``, ``mask`` ``(B, K+1, h, w)``
     (softmax over motions), ``deformation`` ``(B, h, w, 2)`` (source coordinates
     for each driving pixel) and, when estimated, ``occlusion_map``
@@ -113,25 +118,25 @@ class DenseMotionNetwork(nn.Module):
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
 
-    def downsample(self, source_image):
+    def downsample(self, source_image: torch.Tensor) -> torch.Tensor:
         """The source at the resolution the motion is predicted at ``(B, C, h, w)``."""
         return self.down(source_image) if self.scale_factor != 1 else source_image
 
-    def forward(self, source_image, kp_driving, kp_source):
-        return self.predict(self.downsample(source_image), kp_driving, kp_source)
+    def forward(self, source_image: torch.Tensor, kp_source: Keypoints, kp_driving: Keypoints) -> DenseMotion:
+        return self.predict(self.downsample(source_image), kp_source, kp_driving)
 
-    def heatmap_difference(self, spatial_size, kp_driving, kp_source):
+    def heatmap_difference(self, spatial_size: tuple[int, int], kp_source: Keypoints, kp_driving: Keypoints) -> torch.Tensor:
         """Gaussians of driving minus source keypoints, background first: ``(B, K+1, h, w)``."""
         difference = kp2gaussian(kp_driving["value"], spatial_size, self.kp_variance) - kp2gaussian(
             kp_source["value"], spatial_size, self.kp_variance
         )
         return F.pad(difference, (0, 0, 0, 0, 1, 0))
 
-    def predict(self, small_source, kp_driving, kp_source):
+    def predict(self, small_source: torch.Tensor, kp_source: Keypoints, kp_driving: Keypoints) -> DenseMotion:
         """Like ``forward``, with the source already at the motion resolution."""
         spatial_size = tuple(small_source.shape[2:])
         batch = kp_driving["value"].shape[0]
-        heatmaps = self.heatmap_difference(spatial_size, kp_driving, kp_source)
+        heatmaps = self.heatmap_difference(spatial_size, kp_source, kp_driving)
         motions = sparse_motions(spatial_size, kp_source, kp_driving)  # (B, K+1, h, w, 2)
         sparse_deformed = deform_by_each_motion(small_source, motions)  # (B, K+1, C, h, w)
 
@@ -140,7 +145,5 @@ class DenseMotionNetwork(nn.Module):
 
         mask = F.softmax(self.mask(features).float(), dim=1)  # (B, K+1, h, w), float32: it weighs coordinates
         deformation = (mask.unsqueeze(-1) * motions).sum(dim=1)  # (B, h, w, 2)
-        out = {"sparse_deformed": sparse_deformed, "mask": mask, "deformation": deformation}
-        if self.occlusion is not None:
-            out["occlusion_map"] = torch.sigmoid(self.occlusion(features))
-        return out
+        occlusion_map = torch.sigmoid(self.occlusion(features)) if self.occlusion is not None else None
+        return DenseMotion(deformation, mask, sparse_deformed, occlusion_map)

@@ -15,9 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..geometry import GRID_SAMPLE_ALIGN_CORNERS, resize_flow, warp
+from ..geometry import GRID_SAMPLE_ALIGN_CORNERS, deform
+from ..types import GeneratorOutput, Keypoints
 from .blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, channels_at_depth
 from .dense_motion import DenseMotionNetwork
+
+__all__ = ["SourceEncoding", "OcclusionAwareGenerator"]
 
 
 @dataclass
@@ -37,9 +40,10 @@ class SourceEncoding:
 class OcclusionAwareGenerator(nn.Module):
     """Animate a source image by the motion between source and driving keypoints.
 
-    ``forward(source_image, kp_driving, kp_source)`` returns a dict with
-    ``prediction`` ``(B, C, H, W)`` in ``[0, 1]`` and, with a dense motion
-    network, ``mask``, ``sparse_deformed``, ``occlusion_map`` (see
+    ``forward(source_image, kp_source, kp_driving)`` returns a
+    :class:`~fomm_nb.types.GeneratorOutput` (it indexes like the published
+    dict) with ``prediction`` ``(B, C, H, W)`` in ``[0, 1]`` and, with a dense
+    motion network, ``mask``, ``sparse_deformed``, ``occlusion_map`` (see
     :class:`DenseMotionNetwork`), ``deformation`` and ``deformed`` (the source
     warped by the dense motion, ``(B, C, H, W)``).
 
@@ -48,7 +52,7 @@ class OcclusionAwareGenerator(nn.Module):
         ...     num_down_blocks=2, num_bottleneck_blocks=1, estimate_occlusion_map=True,
         ...     dense_motion_params=dict(block_expansion=4, max_features=16, num_blocks=2)).eval()
         >>> kp = {"value": torch.zeros(1, 3, 2)}
-        >>> gen(torch.rand(1, 3, 32, 32), kp_driving=kp, kp_source=kp)["prediction"].shape
+        >>> gen(torch.rand(1, 3, 32, 32), kp_source=kp, kp_driving=kp)["prediction"].shape
         torch.Size([1, 3, 32, 32])
     """
 
@@ -94,7 +98,7 @@ class OcclusionAwareGenerator(nn.Module):
         self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=7, padding=3)
         self.num_channels = num_channels
 
-    def encode_source(self, source_image):
+    def encode_source(self, source_image: torch.Tensor) -> SourceEncoding:
         """Run the source-only part of the generator once: a :class:`SourceEncoding`."""
         features = self.first(source_image)
         for block in self.down_blocks:
@@ -104,41 +108,40 @@ class OcclusionAwareGenerator(nn.Module):
             motion_image = self.dense_motion_network.downsample(source_image)
         return SourceEncoding(source_image, features, motion_image)
 
-    def animate(self, encoding, kp_source, kp_driving):
+    def animate(self, encoding: SourceEncoding, kp_source: Keypoints, kp_driving: Keypoints) -> GeneratorOutput:
         """Paint the driving frames from a cached :class:`SourceEncoding`.
 
         A source of batch 1 serves a driving batch of any size ``B``.
         """
         batch = kp_driving["value"].shape[0]
         features = encoding.features.expand(batch, *encoding.features.shape[1:])
-        out = {}
-        if self.dense_motion_network is not None:
-            motion = self.dense_motion_network.predict(encoding.motion_image, kp_driving, kp_source)
-            out.update(motion)
-            deformation = motion["deformation"]
-            features = warp(features, resize_flow(deformation, features.shape[2:]))
-            occlusion_map = motion.get("occlusion_map")
-            if occlusion_map is not None:
-                if occlusion_map.shape[2:] != features.shape[2:]:
-                    occlusion_map = F.interpolate(
-                        occlusion_map,
-                        size=features.shape[2:],
-                        mode="bilinear",
-                        align_corners=GRID_SAMPLE_ALIGN_CORNERS,
-                    )
-                features = features * occlusion_map
-            source = encoding.image.expand(batch, *encoding.image.shape[1:])
-            out["deformed"] = warp(source, resize_flow(deformation, source.shape[2:]))
+        if self.dense_motion_network is None:
+            return GeneratorOutput(self.decode(features))
+        motion = self.dense_motion_network.predict(encoding.motion_image, kp_source, kp_driving)
+        features = deform(features, motion.deformation)
+        occlusion_map = motion.occlusion_map
+        if occlusion_map is not None:
+            if occlusion_map.shape[2:] != features.shape[2:]:
+                occlusion_map = F.interpolate(
+                    occlusion_map, size=features.shape[2:], mode="bilinear", align_corners=GRID_SAMPLE_ALIGN_CORNERS
+                )
+            features = features * occlusion_map
+        source = encoding.image.expand(batch, *encoding.image.shape[1:])
+        return GeneratorOutput(
+            prediction=self.decode(features),
+            mask=motion.mask,
+            sparse_deformed=motion.sparse_deformed,
+            occlusion_map=motion.occlusion_map,
+            deformation=motion.deformation,
+            deformed=deform(source, motion.deformation),
+        )
 
-        out["prediction"] = self.decode(features)
-        return out
-
-    def decode(self, features):
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
         """Bottleneck, up blocks and the final convolution: image ``(B, C, H, W)`` in ``[0, 1]``."""
         out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
         return torch.sigmoid(self.final(out))
 
-    def forward(self, source_image, kp_driving, kp_source):
+    def forward(self, source_image: torch.Tensor, kp_source: Keypoints, kp_driving: Keypoints) -> GeneratorOutput:
         return self.animate(self.encode_source(source_image), kp_source, kp_driving)

@@ -8,10 +8,10 @@ predicted channels.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..geometry import make_coordinate_grid
+from ..geometry import spatial_expectation, spatial_softmax
+from ..types import Keypoints
 from .blocks import AntiAliasInterpolation2d, Hourglass
 
 _IDENTITY_JACOBIAN = (1.0, 0.0, 0.0, 1.0)
@@ -20,8 +20,9 @@ _IDENTITY_JACOBIAN = (1.0, 0.0, 0.0, 1.0)
 class KPDetector(nn.Module):
     """Detect ``num_kp`` keypoints (and their Jacobians) in an image.
 
-    Returns a dict: ``value`` ``(B, K, 2)`` in ``[-1, 1]``, ``(x, y)`` order, and,
-    when ``estimate_jacobian``, ``jacobian`` ``(B, K, 2, 2)``. With
+    Returns :class:`~fomm_nb.types.Keypoints` (they index like the published
+    dict): ``value`` ``(B, K, 2)`` in ``[-1, 1]``, ``(x, y)`` order, and, when
+    ``estimate_jacobian``, ``jacobian`` ``(B, K, 2, 2)``. With
     ``return_heatmap=True`` it also returns ``heatmap`` ``(B, K, h, w)``, the
     softmax probability maps.
 
@@ -65,22 +66,21 @@ class KPDetector(nn.Module):
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
 
-    def forward(self, image, return_heatmap=False):
+    def logits(self, image: torch.Tensor) -> torch.Tensor:
+        """The heatmap logits before the softmax: ``(B, K, h, w)`` for ``image`` ``(B, C, H, W)``."""
+        if self.scale_factor != 1:
+            image = self.down(image)
+        return self.kp(self.predictor(image))
+
+    def forward(self, image: torch.Tensor, return_heatmap: bool = False) -> Keypoints:
         if self.scale_factor != 1:
             image = self.down(image)
         features = self.predictor(image)
-        logits = self.kp(features)  # (B, K, h, w)
-        batch, num_kp, height, width = logits.shape
-        heatmap = F.softmax(logits.view(batch, num_kp, -1) / self.temperature, dim=2)
-        heatmap = heatmap.view(batch, num_kp, height, width)
-
-        grid = make_coordinate_grid((height, width), heatmap.dtype, heatmap.device)
-        out = {"value": torch.einsum("bkhw,hwc->bkc", heatmap, grid)}
-
+        heatmap = spatial_softmax(self.kp(features), self.temperature)  # (B, K, h, w)
+        kp = Keypoints(spatial_expectation(heatmap), heatmap=heatmap if return_heatmap else None)
         if self.jacobian is not None:
+            batch, num_kp, height, width = heatmap.shape
             jacobian_maps = self.jacobian(features).view(batch, self.num_jacobian_maps, 4, height, width)
             jacobian = (heatmap.unsqueeze(2) * jacobian_maps).sum(dim=(3, 4))  # (B, K, 4)
-            out["jacobian"] = jacobian.view(batch, num_kp, 2, 2)
-        if return_heatmap:
-            out["heatmap"] = heatmap
-        return out
+            kp.jacobian = jacobian.view(batch, num_kp, 2, 2)
+        return kp

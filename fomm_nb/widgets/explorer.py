@@ -186,7 +186,7 @@ class KeypointExplorer(widgets.VBox):
         """The cheap part: dense motion network and the source warped by its motion."""
         encoding = self.engine.encoding
         with torch_threads(self.engine.num_threads):
-            out = self._motion_network.predict(encoding.motion_image, kp_norm, self.engine.kp_source)
+            out = self._motion_network.predict(encoding.motion_image, self.engine.kp_source, kp_norm)
             out["deformed"] = warp(encoding.image, resize_flow(out["deformation"], encoding.image.shape[2:]))
         return out
 
@@ -198,7 +198,7 @@ class KeypointExplorer(widgets.VBox):
     def _heatmap_difference(self, kp_norm):
         size = self.engine.encoding.motion_image.shape[2:]
         with torch_threads(self.engine.num_threads):
-            return self._motion_network.heatmap_difference(size, kp_norm, self.engine.kp_source)
+            return self._motion_network.heatmap_difference(size, self.engine.kp_source, kp_norm)
 
     @property
     def _motion_network(self):
