@@ -3,6 +3,7 @@
 import ast
 import re
 import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,17 @@ def test_every_public_module_lists_its_names_in_dunder_all():
         if unknown:
             problems.append(f"{path.relative_to(ROOT)}: __all__ names what the module does not define: {sorted(unknown)}")
     assert not problems, "\n".join(problems)
+
+
+def test_pyproject_declares_an_spdx_license_and_setuptools_reads_it_without_a_warning():
+    pytest.importorskip("setuptools", minversion="77")  # the first to read SPDX strings (PEP 639)
+    from setuptools.config.pyprojecttoml import apply_configuration
+    from setuptools.dist import Distribution
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metadata = apply_configuration(Distribution(), ROOT / "pyproject.toml").metadata
+    assert not caught, [str(warning.message) for warning in caught]
+    assert metadata.license_expression == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert set(metadata.project_urls) >= {"Homepage", "Repository"}
