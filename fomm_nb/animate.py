@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .media import frames_to_tensor, tensor_to_frames  # also published here, as before
 from .motion import check_keypoints, freeze_keypoints, normalize_kp
 from .optimize import optimize_for_inference
 
@@ -78,28 +79,6 @@ class MotionOptions:
             relative_blend=self.relative_blend,
             movement_scale=self.movement_scale,
         )
-
-
-def frames_to_tensor(frames, device):
-    """``(T, H, W, C)`` or ``(H, W, C)`` float images in [0, 1] -> ``(T, C, H, W)`` tensor.
-
-    The tensor keeps the arrays' NHWC memory (it is channels_last). On CUDA it
-    goes through pinned memory, and the copy does not block the host.
-    """
-    array = np.asarray(frames, dtype=np.float32)
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4:
-        raise InputError(f"frames must be (H, W, C) or (T, H, W, C) arrays, got shape {array.shape}")
-    tensor = torch.from_numpy(array).permute(0, 3, 1, 2)
-    if torch.device(device).type == "cuda":
-        tensor = tensor.pin_memory()
-    return tensor.to(device, non_blocking=True)
-
-
-def tensor_to_frames(tensor):
-    """``(T, C, H, W)`` tensor -> ``(T, H, W, C)`` float32 numpy array."""
-    return tensor.detach().float().permute(0, 2, 3, 1).cpu().numpy()
 
 
 class _HostCopy:

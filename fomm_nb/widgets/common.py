@@ -22,6 +22,7 @@ from PIL import Image
 
 from ..animate import AnimationEngine
 from ..errors import FommError, InputError
+from ..media import tensor_to_frames
 from ..plotting import as_image
 
 __all__ = [
@@ -232,6 +233,6 @@ def set_continuous(controls, continuous):
 
 
 def image_of(tensor):
-    """The first item of a ``(B, C, H, W)`` tensor as ``(H, W, C)`` numpy."""
-    return tensor[0].detach().float().permute(1, 2, 0).cpu().numpy()
+    """The first item of a ``(B, C, H, W)`` tensor as ``(H, W, C)`` float32 numpy."""
+    return tensor_to_frames(tensor[0])
 
