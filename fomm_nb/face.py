@@ -45,6 +45,7 @@ Example:
 """
 
 import functools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -89,27 +90,27 @@ class Box(NamedTuple):
     bottom: int
 
     @property
-    def width(self):
+    def width(self) -> int:
         return self.right - self.left
 
     @property
-    def height(self):
+    def height(self) -> int:
         return self.bottom - self.top
 
     @property
-    def centre(self):
+    def centre(self) -> tuple[float, float]:
         """``(x, y)`` of the box's centre."""
         return ((self.left + self.right) / 2, (self.top + self.bottom) / 2)
 
 
-def _check_image(image):
+def _check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
     return image
 
 
-def _as_uint8(image):
+def _as_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(image, dtype=np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -160,7 +161,7 @@ def _landmark_model():
     return face_alignment.FaceAlignment(kind, flip_input=True, device="cuda" if torch.cuda.is_available() else "cpu")
 
 
-def face_landmarks(image):
+def face_landmarks(image: np.ndarray) -> np.ndarray | None:
     """The 68 landmarks ``(68, 2)`` (pixels, ``(x, y)``) of the largest face, or None if none is found.
 
     Needs the optional ``face_alignment`` package with its models already in
@@ -184,7 +185,7 @@ def face_landmarks(image):
     return np.asarray(max(found, key=area)[:, :2], dtype=np.float64)
 
 
-def detect_face(image, detector="haar"):
+def detect_face(image: np.ndarray, detector: str = "haar") -> Box | None:
     """The largest face of ``image`` ``(H, W, 3)`` as a square :class:`Box`, or None.
 
     Args:
@@ -211,7 +212,7 @@ def detect_face(image, detector="haar"):
     return Box(left, top, left + round(side), top + round(side))
 
 
-def square_crop_box(centre, side, frame_shape):
+def square_crop_box(centre: tuple[float, float], side: float, frame_shape: tuple[int, ...]) -> Box:
     """The square of ``side`` around ``centre`` ``(x, y)``, slid (and if needed shrunk) into ``frame_shape``.
 
     Example:
@@ -245,7 +246,14 @@ def _check_missing(if_missing):
         raise InputError(f"if_missing must be 'error' or 'centre', got {if_missing!r}")
 
 
-def face_crop_box(image, margin=MARGIN, lift=LIFT, if_missing="error", detector="haar", name="the image"):
+def face_crop_box(
+    image: np.ndarray,
+    margin: float = MARGIN,
+    lift: float = LIFT,
+    if_missing: str = "error",
+    detector: str = "haar",
+    name: str = "the image",
+) -> Box:
     """The square crop :class:`Box` around the face of ``image`` ``(H, W, 3)``.
 
     Args:
@@ -299,7 +307,9 @@ def _boxes(cx, cy, side):
     return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
 
 
-def track_face_boxes(frames, every=5, detector="haar", name="the video"):
+def track_face_boxes(
+    frames: Iterable[np.ndarray], every: int = 5, detector: str = "haar", name: str = "the video"
+) -> np.ndarray:
     """Face boxes ``(T, 4)`` (float ``left, top, right, bottom``) for each frame of the iterable ``frames``.
 
     Faces are detected every ``every`` frames; isolated false detections are
@@ -319,16 +329,16 @@ def track_face_boxes(frames, every=5, detector="haar", name="the video"):
 
 
 def video_crop_boxes(
-    frames,
-    margin=MARGIN,
-    lift=LIFT,
-    moving=False,
-    smoothing=10.0,
-    every=5,
-    if_missing="error",
-    detector="haar",
-    name="the video",
-):
+    frames: Iterable[np.ndarray],
+    margin: float = MARGIN,
+    lift: float = LIFT,
+    moving: bool = False,
+    smoothing: float = 10.0,
+    every: int = 5,
+    if_missing: str = "error",
+    detector: str = "haar",
+    name: str = "the video",
+) -> np.ndarray:
     """Square crop boxes ``(T, 4)`` (int ``left, top, right, bottom``) for the iterable ``frames``.
 
     Args:
@@ -367,7 +377,7 @@ def video_crop_boxes(
     return np.tile(np.array(square_crop_box(centre, side, shape)), (count, 1))
 
 
-def crop(image, box, size):
+def crop(image: np.ndarray, box: Box | Iterable[int], size: int) -> np.ndarray:
     """``image[box]`` resized to ``(size, size, 3)`` float32 in [0, 1].
 
     Example:
@@ -383,13 +393,21 @@ def crop(image, box, size):
     return np.clip(resized, 0, 1)
 
 
-def crop_frames(frames, boxes, size):
+def crop_frames(frames: Iterable[np.ndarray], boxes: Iterable[Box | Iterable[int]], size: int) -> Iterator[np.ndarray]:
     """Yield ``crop(frame, box, size)`` for each frame of the iterable ``frames`` and row of ``boxes``."""
     for frame, box in zip(frames, boxes, strict=True):
         yield crop(frame, box, size)
 
 
-def crop_to_face(image, size, margin=MARGIN, lift=LIFT, if_missing="error", detector="haar", name="the image"):
+def crop_to_face(
+    image: np.ndarray,
+    size: int,
+    margin: float = MARGIN,
+    lift: float = LIFT,
+    if_missing: str = "error",
+    detector: str = "haar",
+    name: str = "the image",
+) -> np.ndarray:
     """The face of ``image`` ``(H, W, 3)`` as a ``(size, size, 3)`` crop (see :func:`face_crop_box`).
 
     Example:
@@ -400,25 +418,13 @@ def crop_to_face(image, size, margin=MARGIN, lift=LIFT, if_missing="error", dete
     return crop(image, face_crop_box(image, margin, lift, if_missing, detector, name), size)
 
 
-def plot_crop(image, box, face=None, ax=None):
-    """Draw ``image`` with the crop ``box`` (and, if given, the ``face`` box dashed); returns the Axes.
+def __getattr__(name: str):
+    """``plot_crop`` moved to :func:`fomm_nb.plotting.plot_crop`; ``fomm_nb.face.plot_crop`` still finds it.
 
-    Example:
-        >>> from skimage.data import astronaut
-        >>> photo = astronaut() / 255.0
-        >>> ax = plot_crop(photo, face_crop_box(photo), face=detect_face(photo))
+    It is looked up on first use, so that importing this module does not load matplotlib.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
+    if name == "plot_crop":
+        from .plotting import plot_crop
 
-    if ax is None:
-        ax = plt.subplots(figsize=(5, 5))[1]
-    ax.imshow(np.clip(_check_image(image), 0, 1))
-    shapes = [(box, "-", "crop")] + ([(face, "--", "face")] if face is not None else [])
-    for rect, style, label in shapes:
-        left, top, right, bottom = (float(v) for v in rect)
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, color="yellow",
-                               linestyle=style, linewidth=2, label=label))
-    ax.legend(loc="lower right")
-    ax.set_axis_off()
-    return ax
+        return plot_crop
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,12 +1,19 @@
 """Plot helpers: the right artists in the right places, pixels where the convention puts them."""
 
+import base64
+import io
+import os
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from matplotlib.collections import PathCollection
 from matplotlib.patches import Polygon
+from PIL import Image, ImageSequence
 
-from fomm_nb import InputError
+from fomm_nb import InputError, face
 from fomm_nb.geometry import make_coordinate_grid
 from fomm_nb.plotting import (
     BACKGROUND_COLOUR,
@@ -20,6 +27,7 @@ from fomm_nb.plotting import (
     plot_heatmaps,
     plot_keypoints,
     plot_masks,
+    plot_crop,
     plot_occlusion,
     plot_sparse_deformed,
     render_keypoints_image,
@@ -30,6 +38,7 @@ from fomm_nb.plotting import (
 )
 
 K = 5
+CHROMIUM = Path(os.environ.get("FOMM_NB_CHROMIUM", "/usr/bin/chromium"))
 
 
 @pytest.fixture
@@ -158,8 +167,76 @@ def test_videos_encode_and_play_in_step():
     assert video_bytes(video, fps=5, format="gif")[:3] == b"GIF"
     mp4 = video_bytes([video, video[:2]], fps=5)
     assert mp4[4:8] == b"ftyp"
-    html = video_html([video, video], fps=5, labels=["driving", "result"]).data
+    html = video_html([video, video], fps=5).data
     assert html.startswith("<video") and "base64," in html
     assert video_html(video, format="gif").data.startswith("<img")
     with pytest.raises(InputError, match="mp4' or 'gif"):
         video_bytes(video, format="avi")
+
+
+def _gif_of(html):
+    """The frames of the GIF inside ``html`` (a ``data:`` URL), as (T, H, W, 3) uint8."""
+    data = base64.b64decode(re.search(r"base64,([^\"]+)", html).group(1))
+    with Image.open(io.BytesIO(data)) as gif:
+        return np.stack([np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)])
+
+
+def test_video_labels_are_html_captions_not_pixels():
+    driving = np.zeros((3, 32, 32, 3), np.float32)
+    result = np.ones((3, 32, 64, 3), np.float32)
+    html = video_html([driving, result], format="gif", labels=["driving", "result <b>"]).data
+    assert html.startswith("<figure") and "grid-template-columns:32fr 64fr" in html
+    assert "<span>driving</span><span>result &lt;b&gt;</span>" in html  # escaped, in panel order
+    frames = _gif_of(html)
+    assert frames.shape == (3, 32, 96, 3)  # no strip of burned text above the panels
+    assert frames[:, :, :32].max() < 10 and frames[:, :, 32:].min() > 245
+    burned = video_bytes([driving, result], format="gif", labels=["driving", "result"])
+    with Image.open(io.BytesIO(burned)) as gif:
+        assert gif.size[1] > 32  # a file that travels alone keeps its labels in the pixels
+    with pytest.raises(InputError, match="1 labels for 2 videos"):
+        video_html([driving, result], labels=["driving"])
+
+
+def test_video_html_sizes_and_tensor_videos():
+    small = torch.rand(3, 3, 16, 24)  # (T, C, H, W) tensor: converted by fomm_nb.media.tensor_to_frames
+    html = video_html(small, format="gif", scale=4).data
+    assert 'width="96" height="64"' in html and "image-rendering:pixelated" in html
+    assert _gif_of(html).shape == (3, 16, 24, 3)
+    natural = video_html(small, format="gif").data
+    assert 'width="24" height="16"' in natural and "pixelated" not in natural
+    assert 'width="600" height="400"' in video_html(small, width=600).data
+
+
+def test_captions_sit_above_their_panels_in_chromium():
+    """Laid out by a real browser: each caption is centred over its panel, above it, at any shown width."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (install it with: bash scripts/install-browser.sh)")
+    from playwright.sync_api import sync_playwright
+
+    videos = [np.zeros((2, 32, 32, 3)), np.zeros((2, 64, 64, 3)), np.zeros((2, 32, 16, 3))]  # panels 64, 64, 32 wide
+    html = video_html(videos, format="gif", labels=["source", "driving", "result"], width=480).data
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.set_content(f"<body style='margin:0'>{html}</body>")
+            picture = page.locator("img").bounding_box()
+            captions = [page.locator("span").nth(i).bounding_box() for i in range(3)]
+        finally:
+            browser.close()
+    assert (picture["width"], picture["height"]) == (480, 192)
+    edges = np.cumsum([0, 64, 64, 32]) * 480 / 160  # the panels' edges on the page
+    for caption, left, right in zip(captions, edges[:-1], edges[1:]):
+        assert caption["x"] == pytest.approx(left, abs=1)
+        assert caption["x"] + caption["width"] == pytest.approx(right, abs=1)
+        assert caption["y"] + caption["height"] <= picture["y"] + 0.5
+
+
+def test_plot_crop_draws_the_boxes_on_the_pixel_borders():
+    photo = np.full((40, 60, 3), 255, np.uint8)  # uint8 photos are shown as they are, not clipped to 0/1
+    ax = plot_crop(photo, (10, 5, 30, 25), face=(12, 8, 28, 22))
+    crop, face_box = ax.patches
+    assert (crop.get_x(), crop.get_y(), crop.get_width()) == (9.5, 4.5, 20) and crop.get_label() == "crop"
+    assert face_box.get_linestyle() == "--" and face_box.get_label() == "face"
+    assert ax.images[0].get_array().min() == 1.0
+    assert face.plot_crop is plot_crop  # the name it had in fomm_nb.face still works
