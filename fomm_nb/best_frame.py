@@ -41,14 +41,16 @@ Example:
     12
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
 
 import numpy as np
 
 from .animate import AnimationEngine
 from .errors import InputError
-from .face import FaceNotFoundError, face_landmarks
+from .errors import FaceNotFoundError
+from .face import face_landmarks
+from .model import FirstOrderModel
 from .motion import hull_area
 
 __all__ = ["normalize_pose", "pose_distance", "closest_pose", "find_best_frame", "animate_from_best_frame"]
@@ -56,7 +58,7 @@ __all__ = ["normalize_pose", "pose_distance", "closest_pose", "find_best_frame",
 FLAT = 1e-3  # a hull whose sqrt(area) is below this fraction of the radius counts as flat
 
 
-def normalize_pose(points):
+def normalize_pose(points: np.ndarray) -> np.ndarray:
     """Keypoints ``(K, 2)`` centred on their mean and scaled to unit sqrt(convex-hull area).
 
     Degenerate sets fall back to unit root-mean-square radius, then to centring only.
@@ -79,7 +81,7 @@ def normalize_pose(points):
     return centred / scale if scale > 0 else centred
 
 
-def pose_distance(a, b):
+def pose_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Sum of squared differences of :func:`normalize_pose` of ``a`` and ``b`` ``(K, 2)``.
 
     Example:
@@ -90,14 +92,16 @@ def pose_distance(a, b):
     return float(((normalize_pose(a) - normalize_pose(b)) ** 2).sum())
 
 
-def _keypoint_poses(model_or_engine, source, frames):
+def _keypoint_poses(
+    model_or_engine: FirstOrderModel | AnimationEngine, source: np.ndarray, frames: Iterable[np.ndarray]
+) -> Iterator[np.ndarray]:
     """Yield ``(K, 2)`` keypoints of the source, then of every frame, detected by batches."""
     engine = model_or_engine if isinstance(model_or_engine, AnimationEngine) else AnimationEngine(model_or_engine)
     for batch in chain([np.asarray(source, dtype=np.float32)[None]], engine._batches(frames)):
         yield from engine.detect(batch)["value"].cpu().double().numpy()
 
 
-def _landmark_poses(source, frames):
+def _landmark_poses(source: np.ndarray, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray | None]:
     """Yield the 68 face landmarks of the source, then of every frame (None where no face)."""
     points = face_landmarks(source)
     if points is None:
@@ -107,7 +111,12 @@ def _landmark_poses(source, frames):
         yield face_landmarks(frame)
 
 
-def find_best_frame(model_or_engine, source, frames, method="keypoints"):
+def find_best_frame(
+    model_or_engine: FirstOrderModel | AnimationEngine,
+    source: np.ndarray,
+    frames: Iterable[np.ndarray],
+    method: str = "keypoints",
+) -> int:
     """Index of the frame of ``frames`` whose pose is closest to ``source``'s.
 
     Args:
@@ -139,7 +148,7 @@ def find_best_frame(model_or_engine, source, frames, method="keypoints"):
     return closest_pose(next(poses), poses)
 
 
-def closest_pose(reference, poses):
+def closest_pose(reference: np.ndarray, poses: Iterable[np.ndarray | None]) -> int:
     """Index of the pose of the iterable ``poses`` (each ``(K, 2)``, or None) nearest to ``reference``.
 
     Uses :func:`pose_distance`; the first of equal distances wins; None and
@@ -163,7 +172,7 @@ def closest_pose(reference, poses):
     return best
 
 
-def _with_frame_at(frames, index):
+def _with_frame_at(frames: Iterable[np.ndarray], index: int) -> tuple[Iterable[np.ndarray], np.ndarray]:
     """``(frames again, frames[index])``: indexed for sequences, buffered up to ``index`` otherwise."""
     if index < 0:
         raise InputError(f"the best frame index must be 0 or more, got {index}")
@@ -178,7 +187,7 @@ def _with_frame_at(frames, index):
     return chain(head, iterator), head[index]
 
 
-def animate_from_best_frame(engine, frames, index):
+def animate_from_best_frame(engine: AnimationEngine, frames: Iterable[np.ndarray], index: int) -> Iterator[np.ndarray]:
     """Animate ``frames`` with frame ``index`` as the initial driving frame, in the original order.
 
     The published demo animates forwards from the best frame and backwards

@@ -6,21 +6,32 @@ Example:
     >>> print(model_table())  # doctest: +SKIP
 """
 
+import os
 from pathlib import Path
 
+import torch
+
 from .checkpoints import load_model
-from .config import load_config
+from .config import ModelConfig, load_config
 from .download import fetch_checkpoint, local_checkpoint_path
 from .errors import ConfigError
-from .registry import MODELS
+from .model import FirstOrderModel
+from .registry import MODELS, ModelEntry
+
+__all__ = ["get_model", "model_table", "config_of"]
 
 
-def _entry_for_file(path):
+def _entry_for_file(path: Path) -> ModelEntry | None:
     """The registered model whose published file name is ``path``'s name, if any."""
     return next((entry for entry in MODELS.values() if entry.file_name == Path(path).name), None)
 
 
-def get_model(name_or_path, config=None, device=None, progress=True):
+def get_model(
+    name_or_path: str | os.PathLike,
+    config: str | os.PathLike | ModelConfig | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> FirstOrderModel:
     """A ready model (eval mode) from a registered name or a checkpoint file.
 
     Args:
@@ -47,7 +58,7 @@ def get_model(name_or_path, config=None, device=None, progress=True):
     return load_model(config, path, device=device)
 
 
-def model_table():
+def model_table() -> str:
     """A text table of the known models: name, config, and whether each is present locally."""
     rows = [("name", "config", "file", "local")]
     for name, entry in MODELS.items():
@@ -57,6 +68,6 @@ def model_table():
     return "\n".join("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)) for row in rows)
 
 
-def config_of(name):
+def config_of(name: str) -> ModelConfig:
     """The :class:`~fomm_nb.config.ModelConfig` of a registered model, without loading weights."""
     return load_config(MODELS[name].config)

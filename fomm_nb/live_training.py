@@ -19,24 +19,28 @@ Example:
 """
 
 import copy
+import os
 import time
+from collections.abc import Iterator
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from .config import load_config
+from .config import ModelConfig, load_config
 from .errors import InputError
 from .media import to_tensor
+from .model import FirstOrderModel
 from .plotting import plot_keypoints
+from .train.trainer import Trainer
 
 __all__ = ["tiny_config", "TrainingMonitor", "train_live"]
 
 TINY_WIDTH = {"block_expansion": 8, "max_features": 32}  # a quarter of the bundled model's channels
 
 
-def tiny_config(base=None):
+def tiny_config(base: str | os.PathLike | ModelConfig | None = None) -> ModelConfig:
     """The bundled model's config (``checkpoints/fomm-nb-faces.yaml``) with narrow layers: fast on a CPU.
 
     A few dozen steps of it take seconds; it is for watching training start, not for a usable model.
@@ -71,7 +75,7 @@ class TrainingMonitor:
         >>> monitor.record(1, {"total": 3.2}); monitor.draw()  # doctest: +SKIP
     """
 
-    def __init__(self, model, frames, display=True):
+    def __init__(self, model: FirstOrderModel, frames: np.ndarray, display: bool = True) -> None:
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 4 or len(frames) == 0:
             raise InputError(f"frames must be (N, H, W, 3) with N >= 1, got shape {frames.shape}")
@@ -89,12 +93,12 @@ class TrainingMonitor:
 
             self._handle = show(self.figure, display_id=True)
 
-    def record(self, step, losses, seconds=None):
+    def record(self, step: int, losses: dict[str, float], seconds: float | None = None) -> None:
         """Remember the losses (floats) of ``step``."""
         self.history.append({"step": step, "seconds": seconds, **losses})
 
     @torch.no_grad()
-    def keypoints(self):
+    def keypoints(self) -> dict[str, np.ndarray]:
         """The detector's keypoints on the frames, in eval mode: ``value`` ``(N, K, 2)``, ``jacobian``."""
         detector = self.model.kp_detector
         was_training = detector.training
@@ -105,7 +109,7 @@ class TrainingMonitor:
             detector.train(was_training)
         return {key: value.cpu().numpy() for key, value in kp.items()}
 
-    def draw(self):
+    def draw(self) -> None:
         """Redraw the figure from the history and the current weights (and update the notebook's picture)."""
         ax = self.loss_ax
         ax.clear()
@@ -131,14 +135,22 @@ class TrainingMonitor:
             self._handle.update(self.figure)
 
 
-def _batches(dataset, batch_size, seed):
+def _batches(dataset: Dataset, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
     """Shuffled batches forever (a new order each pass)."""
     generator = torch.Generator().manual_seed(seed)
     while True:
         yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
 
 
-def train_live(trainer, dataset, steps, frames, every=10, display=True, seed=0):
+def train_live(
+    trainer: Trainer,
+    dataset: Dataset,
+    steps: int,
+    frames: np.ndarray,
+    every: int = 10,
+    display: bool = True,
+    seed: int = 0,
+) -> list[dict[str, float]]:
     """Train ``steps`` steps with ``trainer``, redrawing a :class:`TrainingMonitor` every ``every`` steps.
 
     Args:

@@ -24,6 +24,22 @@ from types import MappingProxyType
 
 from .errors import ConfigError, InputError
 
+__all__ = [
+    "BUNDLED_DIR",
+    "DRIVE_FOLDER_ID",
+    "YANDEX_FOLDER",
+    "GITHUB_MIRROR",
+    "SOURCE_KINDS",
+    "SAMPLES",
+    "SAMPLE_SOURCE",
+    "SAMPLE_DRIVING",
+    "Source",
+    "as_source",
+    "ModelEntry",
+    "MODELS",
+    "get_model_entry",
+]
+
 #: ``checkpoints/`` at the repository root, beside the package: the bundled model lives here.
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 #: The authors' Google Drive folder with every published checkpoint (README of first-order-model).
@@ -61,11 +77,11 @@ class Source:
     kind: str
     location: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
             raise InputError(f"source kind {self.kind!r}: unknown; use one of {', '.join(SOURCE_KINDS)}")
 
-    def page(self, file_name):
+    def page(self, file_name: str) -> str:
         """A link a person can open in a browser to download ``file_name`` from this source."""
         if self.kind == "gdrive":
             return f"https://drive.google.com/file/d/{self.location}/view"
@@ -73,7 +89,7 @@ class Source:
             return f"https://drive.google.com/drive/folders/{self.location}"
         return self.location
 
-    def label(self):
+    def label(self) -> str:
         """A short name for this source in error messages."""
         return {
             "gdrive": f"Google Drive file {self.location}",
@@ -82,7 +98,7 @@ class Source:
         }.get(self.kind, self.location)
 
 
-def as_source(value):
+def as_source(value: Source | str | Path) -> Source:
     """``value`` as a :class:`Source`: a Source stays as it is, a string is a URL."""
     return value if isinstance(value, Source) else Source("url", str(value))
 
@@ -100,7 +116,7 @@ class ModelEntry:
     file_name: str
     config: str
     description: str
-    sources: tuple = ()
+    sources: tuple[Source, ...] = ()
     size: int | None = None
     sha256: str | None = None
     bundled: bool = False
@@ -139,7 +155,7 @@ MODELS = MappingProxyType({
 })
 
 
-def get_model_entry(name):
+def get_model_entry(name: str) -> ModelEntry:
     """The :class:`ModelEntry` called ``name``.
 
     Raises :class:`~fomm_nb.errors.ConfigError` for an unknown name, listing

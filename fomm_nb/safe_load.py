@@ -11,6 +11,7 @@ Example:
     ['config', 'generator', 'kp_detector']
 """
 
+import os
 import pickle
 from pathlib import Path
 
@@ -18,13 +19,15 @@ import torch
 
 from .errors import CheckpointError
 
+__all__ = ["ZIP_MAGIC", "PICKLE_PROTO", "looks_like_checkpoint", "load_checkpoint_file"]
+
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save since torch 1.6
 PICKLE_PROTO = b"\x80"  # legacy torch.save (the published checkpoints): a pickle, protocol 2 to 5
 # Phrases of torch's weights-only unpickler when a pickle asks for code it does not allow.
 _REFUSED = ("GLOBAL", "call reduce", "Can only create new object", "Can only build")
 
 
-def looks_like_checkpoint(head):
+def looks_like_checkpoint(head: bytes) -> bool:
     """Whether the first bytes of a file look like a torch checkpoint (zip or pickle); a cheap check.
 
     Example:
@@ -35,12 +38,12 @@ def looks_like_checkpoint(head):
     return head.startswith(ZIP_MAGIC) or is_pickle
 
 
-def _first_line(error):
+def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0][:160] if lines else type(error).__name__
 
 
-def load_checkpoint_file(path):
+def load_checkpoint_file(path: str | os.PathLike) -> dict:
     """``torch.load(path, map_location="cpu", weights_only=True)`` with one-line errors.
 
     Returns the checkpoint's dict. Raises :class:`CheckpointError` for a

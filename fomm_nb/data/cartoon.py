@@ -27,6 +27,18 @@ import numpy as np
 
 from .drawing import face_to_image
 
+__all__ = [
+    "LANDMARK_NAMES",
+    "HAIR_STYLES",
+    "YAW_RADIANS",
+    "NARROWING",
+    "Identity",
+    "Pose",
+    "with_pose",
+    "landmarks",
+    "pupils",
+]
+
 LANDMARK_NAMES = (  # the order of the first version of this data set, kept
     "left_eye",  # centre of the eye opening
     "right_eye",
@@ -119,7 +131,7 @@ class Identity:
     blobs: tuple  # ((x, y, radius, (r, g, b)), ...) soft static spots of the background
 
     @classmethod
-    def random(cls, rng):
+    def random(cls, rng: np.random.Generator) -> "Identity":
         """A random identity from a :class:`numpy.random.Generator` (the same draws give the same face)."""
 
         def uniform(low, high):
@@ -197,7 +209,7 @@ class Pose:
     gaze_y: float = 0.0
 
 
-def with_pose(pose, **changes):
+def with_pose(pose: Pose, **changes: float) -> Pose:
     """A copy of ``pose`` with some parameters changed.
 
     Example:
@@ -278,7 +290,7 @@ def _outline_x(width, height, y):
     return width * math.sqrt(max(0.0, 1 - (y / height) ** 2))
 
 
-def landmarks(identity, pose, size=64):
+def landmarks(identity: Identity, pose: Pose, size: int = 64) -> np.ndarray:
     """Ground-truth landmarks ``(13, 2)`` float32, pixel coordinates ``(x, y)``; names in ``LANDMARK_NAMES``.
 
     They are computed from the same layout that :func:`~fomm_nb.data.painter.render`
@@ -313,7 +325,7 @@ def landmarks(identity, pose, size=64):
     return _to_pixels(face_points, pose, size)
 
 
-def pupils(identity, pose, size=64):
+def pupils(identity: Identity, pose: Pose, size: int = 64) -> np.ndarray:
     """Where the pupils are drawn: ``(2, 2)`` float32 pixels ``(x, y)``, image-left first (hidden when blinking).
 
     Example:

@@ -19,16 +19,26 @@ Example:
 """
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
+__all__ = ["circle", "ellipse", "box", "above", "face_to_image", "coverage", "Canvas"]
 
-def circle(x, y, cx, cy, radius):
+# A face-frame box (x0, y0, x1, y1); a pixel window (rows, columns); a signed distance as a function of (fx, fy).
+FaceBox = tuple[float, float, float, float]
+Window = tuple[slice, slice]
+Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def circle(x: np.ndarray, y: np.ndarray, cx: float, cy: float, radius: float) -> np.ndarray:
     """Signed distance to a circle: exact. ``x``, ``y`` are arrays of one shape."""
     return np.sqrt((x - cx) ** 2 + (y - cy) ** 2) - radius
 
 
-def ellipse(x, y, cx, cy, half_width, half_height):
+def ellipse(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, half_width: float, half_height: float
+) -> np.ndarray:
     """Signed distance to an axis-aligned ellipse, to first order: exact on the edge, where it matters.
 
     ``f = |((x - cx) / a, (y - cy) / b)|`` is 1 on the edge; ``(f - 1) / |grad f|``
@@ -45,7 +55,9 @@ def ellipse(x, y, cx, cy, half_width, half_height):
     return np.maximum(first_order, np.maximum(np.abs(u) - a, np.abs(v) - b))
 
 
-def box(x, y, cx, cy, half_width, half_height, radius=0.0):
+def box(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, half_width: float, half_height: float, radius: float = 0.0
+) -> np.ndarray:
     """Signed distance to an axis-aligned box with corners rounded by ``radius``: exact."""
     qx = np.abs(x - cx) - (half_width - radius)
     qy = np.abs(y - cy) - (half_height - radius)
@@ -53,7 +65,12 @@ def box(x, y, cx, cy, half_width, half_height, radius=0.0):
     return outside + np.minimum(np.maximum(qx, qy), 0) - radius
 
 
-def above(x, y, curve, slope):
+def above(
+    x: np.ndarray,
+    y: np.ndarray,
+    curve: Callable[[np.ndarray], np.ndarray],
+    slope: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
     """Signed distance to the region above (``y`` smaller than) ``curve(x)``, whose derivative is ``slope(x)``.
 
     To first order, which is exact for straight lines and close for gentle curves.
@@ -61,7 +78,9 @@ def above(x, y, curve, slope):
     return (y - curve(x)) / np.sqrt(1 + slope(x) ** 2)
 
 
-def face_to_image(fx, fy, tx, ty, angle, scale):
+def face_to_image(
+    fx: float | np.ndarray, fy: float | np.ndarray, tx: float, ty: float, angle: float, scale: float
+) -> tuple[float | np.ndarray, float | np.ndarray]:
     """Face coordinates -> image coordinates in [-1, 1]: scale, turn by ``angle`` (radians, clockwise on screen), move.
 
     Example:
@@ -72,7 +91,7 @@ def face_to_image(fx, fy, tx, ty, angle, scale):
     return scale * (c * fx - s * fy) + tx, scale * (s * fx + c * fy) + ty
 
 
-def coverage(distance, pixel):
+def coverage(distance: np.ndarray, pixel: float) -> np.ndarray:
     """Signed distance -> covered fraction of each pixel in [0, 1] (one-pixel soft edge)."""
     return np.clip(0.5 - distance / pixel, 0.0, 1.0)
 
@@ -86,7 +105,7 @@ class Canvas:
     one pixel in face units.
     """
 
-    def __init__(self, image, tx, ty, angle, scale):
+    def __init__(self, image: np.ndarray, tx: float, ty: float, angle: float, scale: float) -> None:
         self.image = image
         self.size = size = image.shape[0]
         self.pose = (tx, ty, angle, scale)
@@ -97,7 +116,7 @@ class Canvas:
         self.fy = (-s * across)[None, :] + (c * down)[:, None]  # (S, S)
         self.pixel = 2.0 / (size - 1) / scale
 
-    def window(self, box):
+    def window(self, box: FaceBox) -> Window | None:
         """Pixel slices ``(rows, columns)`` covering the face-frame box ``(x0, y0, x1, y1)``, or None when off the image.
 
         The window reaches two pixels past the box, for the soft edge.
@@ -112,11 +131,13 @@ class Canvas:
             return None
         return slice(top, bottom), slice(left, right)
 
-    def coordinates(self, window):
+    def coordinates(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Face coordinates ``(fx, fy)`` of the pixels of ``window``, each ``(h, w)``."""
         return self.fx[window], self.fy[window]
 
-    def fill(self, distance, colour, box, alpha=1.0):
+    def fill(
+        self, distance: Distance, colour: tuple[float, float, float], box: FaceBox, alpha: float = 1.0
+    ) -> tuple[Window, np.ndarray] | None:
         """Paint ``colour`` over the shape ``distance(fx, fy)`` (face units), evaluated inside ``box`` only.
 
         Returns the window and its coverage ``(h, w)`` (None when off the image), for shading inside the shape.
@@ -126,13 +147,15 @@ class Canvas:
             return None
         return window, self.paint(window, colour, distance(*self.coordinates(window)), alpha)
 
-    def paint(self, window, colour, distance, alpha=1.0):
+    def paint(
+        self, window: Window, colour: tuple[float, float, float], distance: np.ndarray, alpha: float = 1.0
+    ) -> np.ndarray:
         """Paint ``colour`` inside ``window`` over the shape of signed ``distance`` ``(h, w)``; returns its coverage."""
         cover = coverage(distance, self.pixel)
         self.blend(window, colour, cover if alpha == 1.0 else cover * np.float32(alpha))
         return cover
 
-    def blend(self, window, colour, weight):
+    def blend(self, window: Window, colour: tuple[float, float, float], weight: np.ndarray) -> None:
         """``image = image + (colour - image) * weight`` inside ``window``; ``weight`` is ``(h, w)`` in [0, 1]."""
         patch = self.image[window]
         patch += (np.asarray(colour, dtype=np.float32) - patch) * weight[..., None]

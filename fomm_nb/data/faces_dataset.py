@@ -12,7 +12,17 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from .procedural import TEST_SEED_OFFSET, landmarks, make_video, render, split_seed, video_parameters
+from .procedural import (
+    TEST_SEED_OFFSET,
+    ProceduralVideo,
+    landmarks,
+    make_video,
+    render,
+    split_seed,
+    video_parameters,
+)
+
+__all__ = ["ProceduralFaces"]
 
 
 class ProceduralFaces(Dataset):
@@ -29,7 +39,9 @@ class ProceduralFaces(Dataset):
     in pixels ``(x, y)`` (see ``LANDMARK_NAMES``).
     """
 
-    def __init__(self, split="train", num_videos=10_000, frames_per_video=64, size=64, seed=0):
+    def __init__(
+        self, split: str = "train", num_videos: int = 10_000, frames_per_video: int = 64, size: int = 64, seed: int = 0
+    ) -> None:
         split_seed(split, 0, seed)  # checks split and seed
         if not 1 <= num_videos <= TEST_SEED_OFFSET:
             raise InputError(f"num_videos must be in [1, {TEST_SEED_OFFSET}], got {num_videos}")
@@ -40,10 +52,10 @@ class ProceduralFaces(Dataset):
         self.split, self.num_videos, self.seed = split, num_videos, seed
         self.frames_per_video, self.size = frames_per_video, size
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.num_videos
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < self.num_videos:
             raise IndexError(f"video {index} of a data set of {self.num_videos}")
         identity, poses = video_parameters(split_seed(self.split, index, self.seed), self.frames_per_video)
@@ -54,7 +66,7 @@ class ProceduralFaces(Dataset):
             item[f"{name}_landmarks"] = torch.from_numpy(landmarks(identity, poses[frame], self.size))  # (L, 2)
         return item
 
-    def video(self, index, num_frames=None):
+    def video(self, index: int, num_frames: int | None = None) -> ProceduralVideo:
         """Whole clip ``index`` of the split (all ``frames_per_video`` frames unless ``num_frames``): a ``ProceduralVideo``.
 
         Example:

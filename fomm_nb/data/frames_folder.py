@@ -19,6 +19,7 @@ Example:
     PosixPath('data/faces')
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,12 @@ from ..errors import InputError
 from ..media import write_image, write_video
 from .procedural import make_video, split_seed
 
+__all__ = ["FORMATS", "video_name", "write_frames_dataset"]
+
 FORMATS = ("png", "mp4")
 
 
-def video_name(seed):
+def video_name(seed: int) -> str:
     """The file or folder name of the video of ``seed``.
 
     Example:
@@ -40,7 +43,16 @@ def video_name(seed):
     return f"face-{seed:07d}"
 
 
-def write_frames_dataset(root, num_train=100, num_test=10, num_frames=32, size=64, seed=0, format="png", fps=25):
+def write_frames_dataset(
+    root: str | os.PathLike,
+    num_train: int = 100,
+    num_test: int = 10,
+    num_frames: int = 32,
+    size: int = 64,
+    seed: int = 0,
+    format: str = "png",
+    fps: float = 25,
+) -> Path:
     """Render ``num_train`` training and ``num_test`` test videos into ``root`` (see the module docstring); returns ``root``.
 
     ``seed`` picks the data set (as in :func:`~fomm_nb.data.procedural.split_seed`);

@@ -20,8 +20,10 @@ import math
 import numpy as np
 
 from ..errors import InputError
-from .cartoon import HAIR_STYLES, _layout
+from .cartoon import HAIR_STYLES, Identity, Pose, _layout
 from .drawing import Canvas, above, box, circle, ellipse
+
+__all__ = ["render"]
 
 _EYE_WHITE, _PUPIL, _OUTLINE = (0.97, 0.97, 0.95), (0.03, 0.03, 0.04), (0.12, 0.07, 0.07)
 _MOUTH_INSIDE, _TEETH, _BLUSH = (0.28, 0.04, 0.08), (0.96, 0.95, 0.9), (0.95, 0.4, 0.45)
@@ -153,7 +155,7 @@ def _draw_nose_and_mouth(canvas, identity, lay):
         canvas.fill(lambda x, y: np.maximum(inside(x, y), bend(x, y) + 0.4 * opening), _TEETH, region, alpha=teeth)
 
 
-def render(identity, pose, size=64):
+def render(identity: Identity, pose: Pose, size: int = 64) -> np.ndarray:
     """Draw ``identity`` in ``pose``: an ``(size, size, 3)`` float32 image in [0, 1].
 
     Deterministic; edges are anti-aliased (a one-pixel soft edge), so a frame

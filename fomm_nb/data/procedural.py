@@ -63,7 +63,7 @@ def _blinks(rng, num_frames, mean_gap=40):
     return closed
 
 
-def random_trajectory(rng, num_frames):
+def random_trajectory(rng: np.random.Generator, num_frames: int) -> list[Pose]:
     """Smooth random poses ``[Pose] * num_frames``: each parameter a sum of low-frequency sinusoids.
 
     Ranges: translation ±0.15 (x) and ±0.12 (y), angle ±20 degrees, scale
@@ -100,9 +100,9 @@ class ProceduralVideo:
     frames: np.ndarray
     landmarks: np.ndarray
     identity: Identity
-    poses: list
+    poses: list[Pose]
 
-    def render_as(self, identity):
+    def render_as(self, identity: Identity) -> np.ndarray:
         """This clip's motion performed by another ``identity``: ``(T, H, W, 3)``, the cross-identity ground truth.
 
         Example:
@@ -114,7 +114,7 @@ class ProceduralVideo:
         return np.stack([render(identity, pose, size) for pose in self.poses])
 
 
-def video_parameters(seed, num_frames=32):
+def video_parameters(seed: int, num_frames: int = 32) -> tuple[Identity, list[Pose]]:
     """The identity and poses of video ``seed``, without rendering: ``(Identity, [Pose])``.
 
     Example:
@@ -126,7 +126,7 @@ def video_parameters(seed, num_frames=32):
     return Identity.random(rng), random_trajectory(rng, num_frames)
 
 
-def make_video(seed, num_frames=32, size=64):
+def make_video(seed: int, num_frames: int = 32, size: int = 64) -> ProceduralVideo:
     """Render video ``seed`` (deterministic): a :class:`ProceduralVideo`.
 
     Example:
@@ -139,7 +139,7 @@ def make_video(seed, num_frames=32, size=64):
     return ProceduralVideo(frames, points, identity, poses)
 
 
-def split_seed(split, index, seed=0):
+def split_seed(split: str, index: int, seed: int = 0) -> int:
     """The seed of video ``index`` of ``split`` ('train' or 'test') in data set ``seed``.
 
     Training and test seeds never meet: test seeds start at ``TEST_SEED_OFFSET``,

@@ -12,6 +12,7 @@ Example:
     torch.Size([3, 64, 64])
 """
 
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,10 +23,12 @@ from torch.utils.data import Dataset
 from ..errors import InputError
 from ..media import IMAGE_SUFFIXES, fit_frame, read_video
 
+__all__ = ["VIDEO_SUFFIXES", "colour_jitter", "VideoFolder"]
+
 VIDEO_SUFFIXES = {".mp4", ".gif", ".webm", ".mov", ".avi", ".mkv"}
 
 
-def _is_video(path):
+def _is_video(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES.union(IMAGE_SUFFIXES)
 
 
@@ -33,7 +36,7 @@ def _is_video(path):
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
-def _rotate_hue(frames, turns):
+def _rotate_hue(frames: np.ndarray, turns: float) -> np.ndarray:
     """Shift the hue of ``frames`` ``(..., 3)`` by about ``turns`` of the colour wheel, keeping the luma.
 
     Example:
@@ -47,7 +50,14 @@ def _rotate_hue(frames, turns):
     return frames @ matrix.T.astype(frames.dtype)
 
 
-def colour_jitter(frames, rng, brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1):
+def colour_jitter(
+    frames: np.ndarray,
+    rng: np.random.Generator,
+    brightness: float = 0.1,
+    contrast: float = 0.1,
+    saturation: float = 0.1,
+    hue: float = 0.1,
+) -> np.ndarray:
     """The same random colour change applied to every frame of ``frames`` ``(T, H, W, 3)`` in [0, 1]."""
     out = frames * (1 + rng.uniform(-brightness, brightness))
     mean = out.mean(axis=(1, 2, 3), keepdims=True)
@@ -61,7 +71,15 @@ def colour_jitter(frames, rng, brightness=0.1, contrast=0.1, saturation=0.1, hue
 class VideoFolder(Dataset):
     """Pairs of frames from the videos of ``root/split`` (see the module docstring)."""
 
-    def __init__(self, root, split="train", size=256, id_sampling=False, augment=True, crop="crop"):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        size: int = 256,
+        id_sampling: bool = False,
+        augment: bool = True,
+        crop: str = "crop",
+    ) -> None:
         folder = Path(root) / split
         if not folder.is_dir():
             raise InputError(f"{folder}: no such folder; a data set needs {root}/train and {root}/test")
@@ -76,10 +94,10 @@ class VideoFolder(Dataset):
                 groups[video.name.split("#")[0]].append(video)
             self.groups = [groups[key] for key in sorted(groups)]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.groups) if self.groups is not None else len(self.videos)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
         video = self.videos[index] if self.groups is None else self.groups[index][rng.integers(len(self.groups[index]))]
         frames, _ = read_video(video)

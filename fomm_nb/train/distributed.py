@@ -21,18 +21,20 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed._functional_collectives import all_reduce, wait_tensor
 
+__all__ = ["is_distributed", "is_main_process", "init_distributed", "CpuSyncBatchNorm", "convert_sync_batchnorm"]
 
-def is_distributed():
+
+def is_distributed() -> bool:
     """True inside an initialised process group of more than one process."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def is_main_process():
+def is_main_process() -> bool:
     """True for rank 0, and outside a process group."""
     return not is_distributed() or dist.get_rank() == 0
 
 
-def init_distributed():
+def init_distributed() -> torch.device:
     """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1); return this process's device.
 
     gloo on CPU, NCCL with one GPU per process (``LOCAL_RANK``).
@@ -56,7 +58,7 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
     gradients, so the backward pass is exact too.
     """
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and is_distributed()):
             return super().forward(x)
         count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
@@ -80,7 +82,7 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
         return out
 
 
-def convert_sync_batchnorm(module, device):
+def convert_sync_batchnorm(module: nn.Module, device: str | torch.device) -> nn.Module:
     """Replace ``module``'s BatchNorm2d layers by synchronised ones when running distributed.
 
     :class:`torch.nn.SyncBatchNorm` on CUDA, :class:`CpuSyncBatchNorm`
@@ -93,7 +95,7 @@ def convert_sync_batchnorm(module, device):
     return _to_cpu_sync(module)
 
 
-def _to_cpu_sync(module):
+def _to_cpu_sync(module: nn.Module) -> nn.Module:
     if type(module) is nn.BatchNorm2d:
         synced = CpuSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
         synced.load_state_dict(module.state_dict())

@@ -14,6 +14,9 @@ Example:
     0.0
 """
 
+import os
+from collections.abc import Mapping, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,22 +24,33 @@ from torch import nn
 from ..geometry import inverse_2x2
 from ..modules.blocks import ImagePyramid
 from .perceptual import PerceptualPyramid, Vgg19Features, find_vgg19_weights
+from .transforms import RandomTPS
+
+__all__ = [
+    "PyramidL1",
+    "reconstruction_loss",
+    "keypoint_separation_loss",
+    "equivariance_value_loss",
+    "equivariance_jacobian_loss",
+]
 
 
-def _gradients(image):
+def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
 
 
 class PyramidL1(nn.Module):
     """``weight`` times the mean over scales of L1(image) + L1(image gradients); images ``(B, C, H, W)``."""
 
-    def __init__(self, scales=(1, 0.5, 0.25), gradient_weight=1.0, weight=1.0):
+    def __init__(
+        self, scales: Sequence[float] = (1, 0.5, 0.25), gradient_weight: float = 1.0, weight: float = 1.0
+    ) -> None:
         super().__init__()
         self.pyramid = ImagePyramid(scales)
         self.gradient_weight = gradient_weight
         self.weight = weight
 
-    def forward(self, prediction, target):
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         total = 0.0
         predicted, real = self.pyramid(prediction), self.pyramid(target)
         for scale in self.pyramid.scales:
@@ -46,7 +60,12 @@ class PyramidL1(nn.Module):
         return self.weight * total / len(self.pyramid.scales)
 
 
-def reconstruction_loss(scales, l1_weight=10.0, perceptual_weights=(10, 10, 10, 10, 10), vgg19_weights="auto"):
+def reconstruction_loss(
+    scales: Sequence[float],
+    l1_weight: float = 10.0,
+    perceptual_weights: Sequence[float] = (10, 10, 10, 10, 10),
+    vgg19_weights: str | os.PathLike | None = "auto",
+) -> tuple[PyramidL1 | PerceptualPyramid, str]:
     """The reconstruction loss module: VGG-19 perceptual where its weights are local, else :class:`PyramidL1`.
 
     ``vgg19_weights`` is a file, ``"auto"`` (search, see
@@ -66,7 +85,7 @@ def reconstruction_loss(scales, l1_weight=10.0, perceptual_weights=(10, 10, 10, 
     return PyramidL1(scales, weight=l1_weight), "pyramid_l1"
 
 
-def keypoint_separation_loss(kp, sigma=0.1):
+def keypoint_separation_loss(kp: Mapping[str, torch.Tensor], sigma: float = 0.1) -> torch.Tensor:
     """Mean over keypoint pairs of ``exp(-|p_i - p_j|^2 / (2 sigma^2))``: 1 when keypoints coincide, 0 when far apart.
 
     Not in the published recipe: a small weight on it keeps the keypoints from
@@ -85,7 +104,9 @@ def keypoint_separation_loss(kp, sigma=0.1):
     return closeness.sum((1, 2)).mean() / (num_kp * (num_kp - 1))
 
 
-def equivariance_value_loss(kp_driving, kp_transformed, transform):
+def equivariance_value_loss(
+    kp_driving: Mapping[str, torch.Tensor], kp_transformed: Mapping[str, torch.Tensor], transform: RandomTPS
+) -> torch.Tensor:
     """``|p_D - T(p_{T^-1 D})|``: keypoints of the warped frame, mapped back, match the frame's.
 
     ``kp_driving`` holds the frame's keypoints, ``kp_transformed`` those of
@@ -94,7 +115,9 @@ def equivariance_value_loss(kp_driving, kp_transformed, transform):
     return (kp_driving["value"] - transform.warp_coordinates(kp_transformed["value"])).abs().mean()
 
 
-def equivariance_jacobian_loss(kp_driving, kp_transformed, transform):
+def equivariance_jacobian_loss(
+    kp_driving: Mapping[str, torch.Tensor], kp_transformed: Mapping[str, torch.Tensor], transform: RandomTPS
+) -> torch.Tensor:
     """``|I - J_D^-1 (dT J_{T^-1 D})|``: the same for the Jacobians ``(B, K, 2, 2)``; a scalar."""
     warped_jacobian = transform.jacobian(kp_transformed["value"]) @ kp_transformed["jacobian"]
     product = inverse_2x2(kp_driving["jacobian"]) @ warped_jacobian

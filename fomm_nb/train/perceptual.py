@@ -18,6 +18,7 @@ Example:
 """
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -25,6 +26,8 @@ from torch import nn
 
 from ..modules.blocks import ImagePyramid
 from ..safe_load import load_checkpoint_file
+
+__all__ = ["VGG19_FILE", "find_vgg19_weights", "Vgg19Features", "PerceptualPyramid"]
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 
@@ -36,7 +39,7 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def find_vgg19_weights():
+def find_vgg19_weights() -> Path | None:
     """The first local VGG-19 weights file of the search order above, or ``None``."""
     candidates = [os.environ.get("FOMM_NB_VGG19")]
     candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE)
@@ -54,7 +57,7 @@ class Vgg19Features(nn.Module):
     ``None`` leaves the network random (for tests only).
     """
 
-    def __init__(self, weights=None):
+    def __init__(self, weights: str | os.PathLike | None = None) -> None:
         super().__init__()
         layers, channels = [], 3
         for item in _LAYOUT:
@@ -72,7 +75,7 @@ class Vgg19Features(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, image):
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         out, activations, start = (image - self.mean) / self.std, [], 0
         for end in _SLICE_ENDS:
             out = self.features[start:end](out)
@@ -84,13 +87,18 @@ class Vgg19Features(nn.Module):
 class PerceptualPyramid(nn.Module):
     """``sum_scales sum_i weights[i] * |vgg_i(prediction) - vgg_i(target)|`` (mean over elements), as published."""
 
-    def __init__(self, features, scales=(1, 0.5, 0.25, 0.125), weights=(10, 10, 10, 10, 10)):
+    def __init__(
+        self,
+        features: Vgg19Features,
+        scales: Sequence[float] = (1, 0.5, 0.25, 0.125),
+        weights: Sequence[float] = (10, 10, 10, 10, 10),
+    ) -> None:
         super().__init__()
         self.features = features
         self.pyramid = ImagePyramid(scales)
         self.weights = tuple(weights)
 
-    def forward(self, prediction, target):
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         total = 0.0
         predicted, real = self.pyramid(prediction), self.pyramid(target)
         for scale in self.pyramid.scales:

@@ -16,22 +16,29 @@ Example:
 """
 
 import csv
+import os
 import time
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..checkpoints import save_inference_checkpoint
+from ..config import ModelConfig
 from ..errors import ConfigError
+from ..model import FirstOrderModel
 from ..safe_load import load_checkpoint_file
 from .adversarial import DiscriminatorInput, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .distributed import convert_sync_batchnorm, is_distributed, is_main_process
 from .losses import equivariance_jacobian_loss, equivariance_value_loss, keypoint_separation_loss, reconstruction_loss
 from .transforms import RandomTPS
+
+__all__ = ["TrainSettings", "Trainer"]
 
 
 @dataclass
@@ -42,30 +49,30 @@ class TrainSettings:
     lr_generator: float = 2e-4
     lr_kp_detector: float = 2e-4
     lr_discriminator: float = 2e-4
-    lr_milestones: list = field(default_factory=list)  # steps at which the learning rates drop 10x
+    lr_milestones: list[int] = field(default_factory=list)  # steps at which the learning rates drop 10x
     reconstruction_weight: float = 10.0  # the L1 pyramid's weight when no VGG-19 weights are local
-    perceptual: tuple = (10, 10, 10, 10, 10)  # published: VGG-19 relu1_1 .. relu5_1
-    vgg19: str = "auto"  # a weights file, "auto" (search) or None (never perceptual)
+    perceptual: tuple[float, ...] = (10, 10, 10, 10, 10)  # published: VGG-19 relu1_1 .. relu5_1
+    vgg19: str | None = "auto"  # a weights file, "auto" (search) or None (never perceptual)
     equivariance_value: float = 10.0
     equivariance_jacobian: float = 10.0
     keypoint_separation: float = 0.0  # ours: see losses.keypoint_separation_loss
     separation_sigma: float = 0.1
     generator_gan: float = 0.0
     discriminator_gan: float = 1.0
-    feature_matching: tuple = ()  # one weight per discriminator block
+    feature_matching: tuple[float, ...] = ()  # one weight per discriminator block
     sigma_affine: float = 0.05
     sigma_tps: float = 0.005
     points_tps: int = 5
-    pyramid_scales: tuple = (1, 0.5, 0.25)
+    pyramid_scales: tuple[float, ...] = (1, 0.5, 0.25)
     num_workers: int = 0
 
     @property
-    def uses_discriminator(self):
+    def uses_discriminator(self) -> bool:
         """Whether the generator's loss involves the discriminator (then it is trained too)."""
         return bool(self.generator_gan or any(self.feature_matching))
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: ModelConfig) -> "TrainSettings":
         """Read ``train_params`` of a config (the keys this trainer understands)."""
         params = config.train_params
         weights = params.get("loss_weights", {})
@@ -93,7 +100,7 @@ class TrainSettings:
         )
 
 
-def _truncate_log(path, step):
+def _truncate_log(path: Path, step: int) -> None:
     """Drop the rows of ``log.csv`` after ``step``: the steps a resumed run does again."""
     with path.open(newline="") as handle:
         rows = list(csv.reader(handle))
@@ -103,7 +110,7 @@ def _truncate_log(path, step):
             csv.writer(handle).writerows(kept)
 
 
-def _adam(module, lr):
+def _adam(module: nn.Module, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999))
 
 
@@ -116,7 +123,7 @@ class Trainer:
     own share of the data and only rank 0 writes files.
     """
 
-    def __init__(self, model, settings, device="cpu"):
+    def __init__(self, model: FirstOrderModel, settings: TrainSettings, device: str | torch.device = "cpu") -> None:
         if settings.uses_discriminator and model.discriminator is None:
             raise ConfigError("the settings use a discriminator (generator_gan or feature_matching) but the model has none")
         self.device = torch.device(device)
@@ -149,13 +156,13 @@ class Trainer:
         self._monitored = {}
         self._last = None
 
-    def _detect(self, *images):
+    def _detect(self, *images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """Keypoints of several image batches in one detector pass (one forward per step suits DDP)."""
         batch_size = images[0].shape[0]
         detected = self.kp_detector(torch.cat(images))
         return [{key: value[i * batch_size : (i + 1) * batch_size] for key, value in detected.items()} for i in range(len(images))]
 
-    def losses(self, batch):
+    def losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The weighted generator-side losses of one batch: a dict of scalar tensors, ``total`` included."""
         settings = self.settings
         source, driving = batch["source"].to(self.device), batch["driving"].to(self.device)
@@ -178,7 +185,9 @@ class Trainer:
         self._last = {"source": source, "driving": driving, "kp_source": kp_source, "kp_driving": kp_driving, **out}
         return losses
 
-    def _adversarial_losses(self, driving, prediction, kp_driving):
+    def _adversarial_losses(
+        self, driving: torch.Tensor, prediction: torch.Tensor, kp_driving: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         kp = {key: value.detach() for key, value in kp_driving.items()}
         self.discriminator.requires_grad_(False)  # its own step comes later
         real = self.discriminator(self.discriminator_input(driving), kp=kp)
@@ -190,7 +199,7 @@ class Trainer:
             losses["feature_matching"] = feature_matching_loss(real, fake, self.settings.feature_matching)
         return losses
 
-    def _discriminator_step(self):
+    def _discriminator_step(self) -> float:
         self.discriminator.requires_grad_(True)
         kp = {key: value.detach() for key, value in self._last["kp_driving"].items()}
         real = self.discriminator_step_module(self.discriminator_input(self._last["driving"]), kp=kp)
@@ -201,7 +210,7 @@ class Trainer:
         self.optimizers["discriminator"].step()
         return float(loss.detach())
 
-    def train_step(self, batch):
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float]:
         """One optimisation step (generator and detector, then the discriminator); returns the losses as floats."""
         self.model.train()
         losses = self.losses(batch)
@@ -221,7 +230,7 @@ class Trainer:
         return losses
 
     @torch.no_grad()
-    def monitor(self, batch):
+    def monitor(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float]:
         """Held-out measures in eval mode: L1 of the prediction and of the still source, keypoint spread.
 
         ``batch`` holds ``source`` and ``driving`` ``(B, 3, H, W)``; the spread is
@@ -240,7 +249,7 @@ class Trainer:
             "kp_spread": float(spread),
         }
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         """A checkpoint in the published layout, plus ``step``, ``seconds``, ``settings`` and ``config``."""
         config = self.model.config.to_dict()
         config["name"] = self.model.config.name
@@ -251,14 +260,14 @@ class Trainer:
         state.update(epoch=self.step, step=self.step, seconds=self.seconds, settings=asdict(self.settings), config=config)
         return state
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write a resumable checkpoint atomically."""
         path = Path(path)
         temporary = path.with_name(path.name + ".tmp")
         torch.save(self.state_dict(), temporary)
         temporary.replace(path)
 
-    def resume(self, path):
+    def resume(self, path: str | os.PathLike) -> None:
         """Load weights, optimiser states, the step count and the wall time from :meth:`save`'s file."""
         state = load_checkpoint_file(path)
         self.model.generator.load_state_dict(state["generator"])
@@ -271,8 +280,18 @@ class Trainer:
         self.step = int(state.get("step", state.get("epoch", 0)))
         self.seconds = float(state.get("seconds", 0.0))
 
-    def fit(self, dataset, steps, out_dir, log_every=10, checkpoint_every=200, visualise_every=200, progress=True,
-            monitor_batch=None, monitor_every=100):
+    def fit(
+        self,
+        dataset: Dataset,
+        steps: int,
+        out_dir: str | os.PathLike,
+        log_every: int = 10,
+        checkpoint_every: int = 200,
+        visualise_every: int = 200,
+        progress: bool = True,
+        monitor_batch: Mapping[str, torch.Tensor] | None = None,
+        monitor_every: int = 100,
+    ) -> int:
         """Train until ``steps`` in total, resuming from ``out_dir/checkpoint.pth.tar`` when present.
 
         Writes (rank 0 only) ``log.csv`` (one row every ``log_every`` steps, with
@@ -332,12 +351,13 @@ class Trainer:
             bar.close()
         return self.step
 
-    def visualise(self, path):
+    def visualise(self, path: str | os.PathLike) -> None:
         """Save a picture of the last batch: source, driving, prediction (keypoints drawn), masks, occlusion."""
         import matplotlib.pyplot as plt
 
         from .visualise import training_figure
 
+        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         figure = training_figure(self._last)
         figure.savefig(path, dpi=80)

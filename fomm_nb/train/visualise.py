@@ -6,22 +6,31 @@ Example:
     >>> figure.savefig("checkpoints/fomm-nb-faces-keypoints.png")  # doctest: +SKIP
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from ..model import FirstOrderModel
+
+__all__ = ["training_figure", "keypoint_sheet"]
 
 
-def _image(tensor):
+def _image(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
 
 
-def _pixels(value, size):
+def _pixels(value: torch.Tensor, size: int) -> np.ndarray:
     return (value.detach().cpu().numpy() + 1) / 2 * (size - 1)
 
 
-def training_figure(batch, rows=4):
+def training_figure(batch: Mapping[str, Any], rows: int = 4) -> Figure:
     """A Figure with one row per item: source+kp, driving+kp, prediction, mask argmax, occlusion.
 
     ``batch`` holds ``source``, ``driving`` ``(B, 3, H, W)``, ``kp_source``,
@@ -53,13 +62,16 @@ def training_figure(batch, rows=4):
     return figure
 
 
-def keypoint_sheet(model, num_videos=4, frame_indices=(0, 6, 12, 18, 24, 30), panel=1.6):
+def keypoint_sheet(
+    model: FirstOrderModel,
+    num_videos: int = 4,
+    frame_indices: Sequence[int] = (0, 6, 12, 18, 24, 30),
+    panel: float = 1.6,
+) -> Figure:
     """A Figure: one row per held-out procedural test video, its frames with the detected keypoints.
 
     Colours name keypoints, so a keypoint that follows a part keeps its colour on that part.
     """
-    import torch
-
     from ..data.procedural import make_video, split_seed
     from ..plotting import plot_keypoints
 
