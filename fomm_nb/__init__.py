@@ -3,8 +3,9 @@
 The public API keeps the published call conventions:
 
     >>> import fomm_nb
+    >>> model = fomm_nb.get_model("demo")  # the bundled model, offline; or "vox", ... or a .pth.tar file
     >>> config = fomm_nb.load_config("vox")
-    >>> model = fomm_nb.load_model(config, device="cpu")  # add checkpoint="vox-cpk.pth.tar"
+    >>> vox = fomm_nb.load_model(config, device="cpu")  # random weights; add checkpoint="vox-cpk.pth.tar"
     >>> kp = model.kp_detector(image)                       # doctest: +SKIP
     >>> out = model.generator(source, kp_source=kp, kp_driving=kp)  # doctest: +SKIP
 """
@@ -12,8 +13,10 @@ The public API keeps the published call conventions:
 from .animate import AnimationEngine, MotionOptions, animate
 from .checkpoints import load_model, save_inference_checkpoint
 from .config import ModelConfig, load_config
-from .errors import CheckpointError, ConfigError, DownloadError, FommError, InputError, MediaError
+from .errors import CheckpointError, ConfigError, DownloadError, FaceNotFoundError, FommError, InputError, MediaError
+from .hub import get_model
 from .motion import freeze_keypoints, movement_scale_ratio, normalize_kp
+from .types import GeneratorOutput, Keypoints
 
 __version__ = "0.1.0"
 
@@ -21,6 +24,7 @@ __all__ = [
     "AnimationEngine",
     "MotionOptions",
     "animate",
+    "get_model",
     "load_model",
     "save_inference_checkpoint",
     "ModelConfig",
@@ -28,10 +32,13 @@ __all__ = [
     "normalize_kp",
     "freeze_keypoints",
     "movement_scale_ratio",
+    "Keypoints",
+    "GeneratorOutput",
     "FommError",
     "ConfigError",
     "CheckpointError",
     "MediaError",
     "DownloadError",
     "InputError",
+    "FaceNotFoundError",
 ]
