@@ -23,11 +23,13 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig, load_config
-from .errors import CheckpointError, ConfigError, FommError
-from .model import build_model
+from .errors import CheckpointError, ConfigError, InputError
+from .model import FirstOrderModel, build_model
 from .safe_load import load_checkpoint_file
 
 INFERENCE_PARTS = ("kp_detector", "generator")
+#: The devices fomm-nb computes on.
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def _summarise(keys, limit=3):
@@ -57,7 +59,29 @@ def _likely_cause(part, expected, found):
     return "the checkpoint was made for another config"
 
 
+def _check_weights(state, part, source_name):
+    """CheckpointError unless ``state`` maps names to tensors of finite numbers (the message names the tensor)."""
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{source_name}: {part} has a key {key!r} that is not a parameter name")
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{source_name}: {part}.{key} is a {type(value).__name__}, not a tensor")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{source_name}: {part}.{key} holds NaN or infinite values; the weights are damaged")
+
+
+def _stored_config(state, source_name):
+    """The :class:`ModelConfig` stored in the checkpoint dict ``state``."""
+    document = state.get("config")
+    if document is None:
+        raise ConfigError(f"{source_name}: no config given and none stored in the checkpoint")
+    if not isinstance(document, dict):
+        raise CheckpointError(f"{source_name}: its config entry is a {type(document).__name__}, not a mapping")
+    return ModelConfig.from_dict(document, name=str(document.get("name", Path(source_name).stem)))
+
+
 def _load_part(module, part, state, source_name, config_name):
+    _check_weights(state, part, source_name)
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     missing = set(expected) - set(state)
     unexpected = set(state) - set(expected)
@@ -77,17 +101,46 @@ def _load_part(module, part, state, source_name, config_name):
     module.load_state_dict(state, strict=True)
 
 
-def resolve_device(device=None):
-    """``device`` as a :class:`torch.device`; ``None`` picks CUDA when available, else CPU."""
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a :class:`torch.device` that exists here; ``None`` picks CUDA when available, else CPU.
+
+    Raises :class:`~fomm_nb.errors.InputError` for a name torch does not know,
+    a device fomm-nb cannot compute on (``meta``, ...), or a GPU this machine lacks.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+        >>> resolve_device("meta")
+        Traceback (most recent call last):
+        ...
+        fomm_nb.errors.InputError: device 'meta': fomm-nb computes on cpu, cuda or mps, not meta
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise FommError(f"device {device}: CUDA is not available on this machine; use --device cpu")
-    return device
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"device {device!r}: not a device name; use cpu, cuda or cuda:N") from None
+    if parsed.type not in DEVICE_TYPES:
+        raise InputError(f"device {str(device)!r}: fomm-nb computes on {', '.join(DEVICE_TYPES[:-1])} or mps, "
+                         f"not {parsed.type}")
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"device {parsed}: CUDA is not available on this machine; use --device cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise InputError(f"device {parsed}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {parsed}: MPS is not available on this machine; use --device cpu")
+    return parsed
 
 
-def load_model(config=None, checkpoint=None, device=None, with_discriminator=False):
+def load_model(
+    config: "str | os.PathLike | dict | ModelConfig | None" = None,
+    checkpoint: "str | os.PathLike | dict | None" = None,
+    device: str | torch.device | None = None,
+    with_discriminator: bool = False,
+) -> FirstOrderModel:
     """Build a model from ``config`` and load ``checkpoint`` into it, in eval mode.
 
     Args:
@@ -99,9 +152,12 @@ def load_model(config=None, checkpoint=None, device=None, with_discriminator=Fal
         with_discriminator: also build (and load, if present) the discriminator.
 
     Raises:
-        CheckpointError: missing, damaged or unsafe file, or weights that do
-            not fit the config (the message names the keys and the likely cause).
+        CheckpointError: missing, damaged or unsafe file, values that are not
+            tensors, NaN or infinite weights (the message names the tensor), or
+            weights that do not fit the config (it names the keys and the likely cause).
+        InputError: a device that does not exist here (:func:`resolve_device`).
     """
+    device = resolve_device(device)
     source_name = "checkpoint"
     state = None
     if checkpoint is not None:
@@ -114,9 +170,9 @@ def load_model(config=None, checkpoint=None, device=None, with_discriminator=Fal
         if missing_parts:
             raise CheckpointError(f"{source_name}: not a FOMM checkpoint (no {' or '.join(missing_parts)} weights)")
     if config is None:
-        if state is None or "config" not in state:
-            raise ConfigError(f"{source_name}: no config given and none stored in the checkpoint")
-        config = ModelConfig.from_dict(state["config"], name=state["config"].get("name", Path(source_name).stem))
+        if state is None:
+            raise ConfigError("no config given and no checkpoint to read one from")
+        config = _stored_config(state, source_name)
     config = load_config(config)
 
     model = build_model(config, with_discriminator=with_discriminator)
@@ -125,10 +181,10 @@ def load_model(config=None, checkpoint=None, device=None, with_discriminator=Fal
             _load_part(getattr(model, part), part, state[part], source_name, config.name)
         if with_discriminator and isinstance(state.get("discriminator"), dict):
             _load_part(model.discriminator, "discriminator", state["discriminator"], source_name, config.name)
-    return model.to(resolve_device(device)).eval()
+    return model.to(device).eval()
 
 
-def save_inference_checkpoint(model, path):
+def save_inference_checkpoint(model: FirstOrderModel, path: "str | os.PathLike") -> Path:
     """Write ``model``'s keypoint detector and generator, with its config, to ``path``.
 
     No optimiser state and no discriminator: the file holds what animation

@@ -7,21 +7,52 @@
     fomm-nb train --config CFG --data procedural  train a model
     fomm-nb evaluate --model demo                 metrics on held-out procedural videos
 
-Errors in the user's input print one line and exit with status 2.
+Errors in the user's input (an unknown option, a number out of range, a
+bad file, an output that would overwrite an input) print one line and exit
+with status 2, before any work. Ctrl-C (SIGINT) exits with status 130 and
+SIGTERM with 143 (128 + the signal's number, as shells report it); both
+leave nothing behind: outputs appear only when complete.
 """
 
 import argparse
+import signal
 import sys
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 
+from .arguments import device_option, int_option
 from .errors import FommError
+from .outputs import PICTURE_SUFFIXES, VIDEO_SUFFIXES, Output, check_outputs
+from .tracks import command as tracks_command
+
+__all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "Terminated", "build_parser", "main"]
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that the same clean-up as for Ctrl-C runs."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``fomm-nb: error: ...``) and exit status 2."""
+
+    def error(self, message: str) -> None:
+        command = self.prog.removeprefix("fomm-nb").strip()
+        where = f"{command}: " if command else ""
+        print(f"fomm-nb: error: {where}{message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 
 
 def _add_animate_arguments(parser):
     parser.add_argument("--source", required=True, help="source image (png, jpg, webp)")
-    parser.add_argument("--driving", required=True, help="driving video (mp4, gif, webm, mov, folder of frames)")
+    parser.add_argument("--driving", help="driving video (mp4, gif, webm, mov, folder of frames)")
+    tracks_command.add_animate_arguments(parser)  # --motion, --smooth
     parser.add_argument("--model", default="demo", help="model name (see 'fomm-nb models') or a .pth.tar file")
     parser.add_argument("--config", help="config name or YAML file (for a checkpoint that stores none)")
     parser.add_argument("--mode", choices=["relative", "absolute"], default="relative", help="motion transfer")
@@ -34,8 +65,8 @@ def _add_animate_arguments(parser):
                              "model's keypoints (default) or face landmarks (needs face_alignment)")
     parser.add_argument("--out", default="result.mp4", help="output video (.mp4 or .gif)")
     parser.add_argument("--side-by-side", help="also write source | driving | result to this video")
-    parser.add_argument("--batch-size", type=int, default=8, help="driving frames per batch")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--batch-size", type=int_option(1), default=8, help="driving frames per batch")
+    parser.add_argument("--device", type=device_option, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
 
 
@@ -44,6 +75,13 @@ def _run_animate(args):
     from .hub import get_model
     from .pipeline import animate_files
 
+    if tracks_command.uses_track(args):
+        return tracks_command.run_animate(args)
+    check_outputs(
+        [Output("--out", args.out, VIDEO_SUFFIXES), Output("--side-by-side", args.side_by_side, VIDEO_SUFFIXES),
+         Output("--crop-picture", args.crop_picture, PICTURE_SUFFIXES)],
+        {"--source": args.source, "--driving": args.driving, "--model": args.model, "--config": args.config},
+    )
     model = get_model(args.model, config=args.config, device=args.device)
     options = MotionOptions(relative=args.mode == "relative", adapt_movement_scale=args.adapt_scale)
     result = animate_files(
@@ -76,21 +114,22 @@ def _run_models(args):
 
 def _add_demo_arguments(parser):
     parser.add_argument("--out", default="fomm-nb-output", help="output folder")
-    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--device", type=device_option, help="cpu or cuda (default: cuda when available)")
 
 
 def _run_demo(args):
-    from .demo import run_demo
+    from .demo import DEMO_FILES, run_demo
 
+    check_outputs([Output("--out", args.out, files=DEMO_FILES)])
     paths = run_demo(args.out, device=args.device)
     for path in paths.values():
         print(f"wrote {path}")
     print(f"open {paths['page']} in a browser to play the videos")
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fomm-nb`` with all its subcommands."""
-    parser = argparse.ArgumentParser(prog="fomm-nb", description="First Order Motion Model: animate a photo by a video.")
+    parser = _Parser(prog="fomm-nb", description="First Order Motion Model: animate a photo by a video.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="animate the bundled sample with the bundled model (offline)")
@@ -104,13 +143,15 @@ def build_parser():
     models = commands.add_parser("models", help="list the known models and whether each is present locally")
     models.set_defaults(run=_run_models)
 
-    from . import evaluate, export
+    from . import evaluate, export, serve
     from .train import command as train_command
 
     for name, module, help_text in (
         ("train", train_command, "train a model (procedural faces or a video folder)"),
         ("evaluate", evaluate, "evaluate a model on held-out procedural videos"),
         ("export", export, "write the keypoint detector and the generator as ONNX graphs"),
+        ("serve", serve, "serve the apps as web pages to a class (Voila, kernels ready ahead)"),
+        ("track", tracks_command, "save a driving video's keypoints over time as a motion track (.npz)"),
     ):
         sub = commands.add_parser(name, help=help_text)
         module.add_arguments(sub)
@@ -118,18 +159,49 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+@contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` in the main thread while the block runs (then restore the handler)."""
+    def terminate(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(run: Callable[[argparse.Namespace], None], args: argparse.Namespace) -> int:
+    """Run a subcommand; a handled error is one line on stderr, with the warnings it raised left out."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            run(args)
+        except FommError as error:
+            print(f"fomm-nb: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    for warning in caught:  # a run that succeeded shows its warnings after all
+        warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fomm-nb`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
-    except FommError as error:
-        print(f"fomm-nb: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        with _sigterm_as_interrupt():
+            return _run(args.run, args)
+    except Terminated:
+        print("fomm-nb: terminated; nothing was written", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("fomm-nb: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
 
 
 if __name__ == "__main__":

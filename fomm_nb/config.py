@@ -15,6 +15,7 @@ Example:
 """
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,9 @@ import yaml
 from .errors import ConfigError
 
 CONFIG_DIR = Path(__file__).with_name("configs")
+
+#: Driving frames per batch, everywhere (engine, CLI, pipeline, evaluate, widgets): see the README's speed figures.
+DEFAULT_BATCH_SIZE = 4
 
 #: Short model names and the published config each one uses.
 CONFIG_ALIASES = {
@@ -37,6 +41,101 @@ CONFIG_ALIASES = {
 }
 
 _MODEL_SECTIONS = ("common_params", "kp_detector_params", "generator_params", "discriminator_params")
+#: Top-level sections that must be mappings when present.
+_MAPPING_SECTIONS = ("model_params", "dataset_params", "train_params", "animate_params")
+
+
+def _whole(low):
+    return f"a whole number >= {low}", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _number(low, high=None, open_low=True):
+    def ok(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return (v > low if open_low else v >= low) and (high is None or v <= high)
+
+    return (f"a number in ({low}, {high}]" if high is not None else f"a number > {low}"), ok
+
+
+_FLAG = ("true or false", lambda v: isinstance(v, bool))
+_SCALES = ("a list of numbers in (0, 1]", lambda v: isinstance(v, list) and all(_number(0, 1)[1](x) for x in v))
+_SIZE, _DEPTH = _whole(1), _whole(0)
+
+#: Each model field: (what it must be, test, required). The fields a module does not take are refused by name.
+_FIELDS = {
+    "common_params": {"num_kp": (*_SIZE, True), "num_channels": (*_SIZE, False), "estimate_jacobian": (*_FLAG, False)},
+    "kp_detector_params": {
+        "block_expansion": (*_SIZE, True), "max_features": (*_SIZE, True), "num_blocks": (*_SIZE, True),
+        "temperature": (*_number(0), True), "scale_factor": (*_number(0, 1), False),
+        "single_jacobian_map": (*_FLAG, False), "pad": (*_DEPTH, False), "estimate_jacobian": (*_FLAG, False),
+    },
+    "generator_params": {
+        "block_expansion": (*_SIZE, True), "max_features": (*_SIZE, True), "num_down_blocks": (*_DEPTH, True),
+        "num_bottleneck_blocks": (*_DEPTH, True), "estimate_occlusion_map": (*_FLAG, False),
+        "dense_motion_params": ("a mapping or null", lambda v: v is None or isinstance(v, dict), False), "estimate_jacobian": (*_FLAG, False),
+    },
+    "dense_motion_params": {
+        "block_expansion": (*_SIZE, True), "max_features": (*_SIZE, True), "num_blocks": (*_SIZE, True),
+        "scale_factor": (*_number(0, 1), False), "kp_variance": (*_number(0), False),
+        "estimate_occlusion_map": (*_FLAG, False),
+    },
+    "discriminator_params": {
+        "scales": (*_SCALES, False), "block_expansion": (*_SIZE, False), "max_features": (*_SIZE, False),
+        "num_blocks": (*_SIZE, False), "sn": (*_FLAG, False), "use_kp": (*_FLAG, False),
+        "kp_variance": (*_number(0), False),
+    },
+}
+_OPEN_SECTIONS = ("discriminator_params",)  # its module ignores fields it does not use
+
+
+def _check_section(name, section, where):
+    """ConfigError unless every field of ``section`` (the mapping ``model_params.<where>``) has its type and range."""
+    fields = _FIELDS[where]
+    if not isinstance(section, dict):
+        raise ConfigError(f"{name}: {where} must be a mapping (name: value lines), got {_shown(section)}")
+    for field, (wanted, ok, required) in fields.items():
+        if field not in section:
+            if required:
+                raise ConfigError(f"{name}: {where} lacks {field} ({wanted})")
+        elif not ok(section[field]):
+            raise ConfigError(f"{name}: {where}.{field} must be {wanted}, got {_shown(section[field])}")
+    unknown = sorted(set(section) - set(fields))
+    if unknown and where not in _OPEN_SECTIONS:
+        raise ConfigError(f"{name}: {where} has unknown fields {', '.join(map(str, unknown))}; known: {', '.join(fields)}")
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _image_size(name, dataset):
+    """The side of the square frames of ``dataset_params`` (``frame_shape`` or ``image_shape``; 256 when absent)."""
+    key = "frame_shape" if "frame_shape" in dataset else "image_shape"
+    shape = dataset.get(key, [256])
+    good = isinstance(shape, list) and 1 <= len(shape) <= 3 and all(_SIZE[1](side) for side in shape)
+    if not good:
+        raise ConfigError(f"{name}: dataset_params.{key} must be a list like [256, 256, 3], got {_shown(shape)}")
+    if len(shape) >= 2 and shape[0] != shape[1]:
+        raise ConfigError(f"{name}: dataset_params.{key} must be square (the model works on square frames), got {shape}")
+    return shape[0]
+
+
+def _check_sizes(name, size, model_params):
+    """ConfigError when an hourglass or the generator cannot halve the frames as often as the config asks."""
+    checks = [("kp_detector_params", model_params["kp_detector_params"], "num_blocks")]
+    dense = model_params["generator_params"].get("dense_motion_params")
+    if dense is not None:
+        checks.append(("generator_params.dense_motion_params", dense, "num_blocks"))
+    checks.append(("generator_params", {**model_params["generator_params"], "scale_factor": 1}, "num_down_blocks"))
+    for where, section, depth in checks:
+        side = int(size * section.get("scale_factor", 1))
+        if side % 2 ** section[depth] or side == 0:
+            raise ConfigError(
+                f"{name}: {where}.{depth}: {section[depth]} halvings of {side}x{side} frames do not come out even; "
+                f"use fewer, or frames whose side divides by {2 ** section[depth]}"
+            )
 
 
 @dataclass
@@ -76,25 +175,53 @@ class ModelConfig:
         return self.extra.get("train_params", {})
 
     @classmethod
-    def from_dict(cls, document, name="custom"):
-        """Build from a parsed config file (a dict with ``model_params``)."""
-        if not isinstance(document, dict) or not isinstance(document.get("model_params"), dict):
+    def from_dict(cls, document: dict, name: str = "custom") -> "ModelConfig":
+        """Build from a parsed config file (a dict with ``model_params``).
+
+        Every model field is checked for its type and range; a bad one is a
+        :class:`~fomm_nb.errors.ConfigError` that names it.
+
+        Example:
+            >>> document = load_config("vox").to_dict()
+            >>> document["model_params"]["common_params"]["num_kp"] = -1
+            >>> ModelConfig.from_dict(document, "mine")
+            Traceback (most recent call last):
+            ...
+            fomm_nb.errors.ConfigError: mine: common_params.num_kp must be a whole number >= 1, got -1
+        """
+        if not isinstance(document, dict) or "model_params" not in document:
             raise ConfigError(f"{name}: a config needs a 'model_params' section")
+        for section in _MAPPING_SECTIONS:
+            if section in document and not isinstance(document[section], dict):
+                raise ConfigError(f"{name}: {section} must be a mapping (name: value lines), got {_shown(document[section])}")
         model_params = document["model_params"]
         missing = [s for s in _MODEL_SECTIONS[:3] if s not in model_params]
         if missing:
             raise ConfigError(f"{name}: 'model_params' lacks {', '.join(missing)}")
-        if "num_kp" not in model_params["common_params"]:
-            raise ConfigError(f"{name}: 'common_params' lacks num_kp")
-        dataset = document.get("dataset_params") or {}
-        shape = dataset.get("frame_shape") or dataset.get("image_shape") or [256]
+        sections = {s: model_params.get(s, {}) for s in _MODEL_SECTIONS}
+        for section, value in sections.items():
+            _check_section(name, value, section)
+        dense = sections["generator_params"].get("dense_motion_params")
+        if dense is not None:
+            _check_section(name, dense, "dense_motion_params")
+        image_size = _image_size(name, document.get("dataset_params", {}))
+        _check_sizes(name, image_size, sections)
         extra = {k: copy.deepcopy(v) for k, v in document.items() if k != "model_params"}
-        return cls(
-            name=name,
-            image_size=int(shape[0]),
-            extra=extra,
-            **{s: copy.deepcopy(model_params.get(s) or {}) for s in _MODEL_SECTIONS},
-        )
+        return cls(name=name, image_size=image_size, extra=extra, **copy.deepcopy(sections))
+
+    def check_image_size(self, size: int) -> int:
+        """``size`` if the model can work on frames of ``size`` x ``size``, else a ConfigError that says why.
+
+        Example:
+            >>> load_config("vox").check_image_size(100)
+            Traceback (most recent call last):
+            ...
+            fomm_nb.errors.ConfigError: vox-256: kp_detector_params.num_blocks: 5 halvings of 25x25 frames do not come out even; use fewer, or frames whose side divides by 32
+        """
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"{self.name}: the image size must be a whole number >= 1, got {_shown(size)}")
+        _check_sizes(self.name, size, {s: getattr(self, s) for s in _MODEL_SECTIONS})
+        return size
 
     def to_dict(self):
         """The config as a published-layout dict (what :func:`save_config` writes)."""

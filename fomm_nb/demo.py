@@ -11,16 +11,27 @@ Example:
     ['keypoints', 'page', 'result', 'side_by_side']
 """
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
 from .animate import AnimationEngine
 from .hub import get_model
 from .media import fit_frame, read_image, read_video
+from .model import FirstOrderModel
+from .outputs import Output, check_outputs, write_text_atomically
 from .pipeline import animate_files
 from .plotting import keypoint_figure
 from .registry import SAMPLE_DRIVING, SAMPLE_SOURCE
+
+__all__ = ["keypoint_snapshot", "run_demo", "DEMO_FILES"]
+
+#: What the demo writes into its folder.
+DEMO_FILES = ("result.mp4", "side_by_side.mp4", "keypoints.png", "index.html")
 
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>fomm-nb demo</title><link rel="icon" href="data:,">
@@ -33,7 +44,9 @@ _PAGE = """<!doctype html>
 """
 
 
-def keypoint_snapshot(model, source, frames, path, count=4):
+def keypoint_snapshot(
+    model: FirstOrderModel, source: np.ndarray, frames: Sequence[np.ndarray], path: str | os.PathLike, count: int = 4
+) -> Path:
     """Save a figure of the keypoints and Jacobians on ``source`` and ``count`` of ``frames``."""
     engine = AnimationEngine(model)
     step = max(1, len(frames) // count)
@@ -50,8 +63,14 @@ def keypoint_snapshot(model, source, frames, path, count=4):
     return Path(path)
 
 
-def run_demo(out_dir="fomm-nb-output", device=None, model="demo"):
-    """Animate the bundled sample with ``model``; returns a dict of the written paths."""
+def run_demo(
+    out_dir: str | os.PathLike = "fomm-nb-output", device: str | torch.device | None = None, model: str = "demo"
+) -> dict[str, Path]:
+    """Animate the bundled sample with ``model``; returns a dict of the written paths.
+
+    Raises :class:`~fomm_nb.errors.OutputError` before any work when ``out_dir`` is a file or cannot be written.
+    """
+    check_outputs([Output("out_dir", out_dir, files=DEMO_FILES)], {"model": model})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     network = get_model(model, device=device)
@@ -63,6 +82,5 @@ def run_demo(out_dir="fomm-nb-output", device=None, model="demo"):
     frames, _ = read_video(SAMPLE_DRIVING)
     fitted = [fit_frame(frame, size) for frame in frames]
     keypoints = keypoint_snapshot(network, fit_frame(read_image(SAMPLE_SOURCE), size), fitted, out_dir / "keypoints.png")
-    page = out_dir / "index.html"
-    page.write_text(_PAGE.format())
+    page = write_text_atomically(out_dir / "index.html", _PAGE.format())
     return {"result": result.video, "side_by_side": result.side_by_side, "keypoints": keypoints, "page": page}

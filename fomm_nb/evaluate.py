@@ -27,8 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from .animate import AnimationEngine, MotionOptions
+from .arguments import check_range, device_option, int_option
 from .data.procedural import make_video, render, split_seed
 from .geometry import make_coordinate_grid
+from .outputs import Output, check_outputs, write_text_atomically
 
 
 def _normalised(points, size):
@@ -94,6 +96,8 @@ def _animate(engine, source, frames, relative):
 
 def evaluate(model, num_videos=50, num_frames=32, batch_size=16, regressor=None, progress=False):
     """All metrics on ``num_videos`` test videos of ``num_frames`` frames: a dict of floats."""
+    check_range("num_videos", num_videos, low=1)
+    check_range("num_frames", num_frames, low=2)  # relative motion needs a frame after the first
     engine = AnimationEngine(model, batch_size=batch_size)
     size = model.image_size
     regressor = regressor or LandmarkRegressor.fit(engine)
@@ -154,19 +158,19 @@ def format_report(report):
 def add_arguments(parser):
     parser.add_argument("--model", default="demo", help="model name or checkpoint (procedural-face models)")
     parser.add_argument("--config", help="config for a checkpoint that stores none")
-    parser.add_argument("--videos", type=int, default=50, help="held-out videos")
-    parser.add_argument("--frames", type=int, default=32, help="frames per video")
+    parser.add_argument("--videos", type=int_option(1), default=50, help="held-out videos")
+    parser.add_argument("--frames", type=int_option(2), default=32, help="frames per video")
     parser.add_argument("--json", help="also write the metrics to this JSON file")
-    parser.add_argument("--device", help="cpu or cuda")
+    parser.add_argument("--device", type=device_option, help="cpu or cuda")
 
 
 def run(args):
     from .hub import get_model
 
+    check_outputs([Output("--json", args.json, (".json",))], {"--model": args.model, "--config": args.config})
     model = get_model(args.model, config=args.config, device=args.device)
     with torch.inference_mode():
         report = evaluate(model, num_videos=args.videos, num_frames=args.frames, progress=True)
     print(format_report(report))
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=2)
+        write_text_atomically(args.json, json.dumps(report, indent=2))

@@ -24,6 +24,7 @@ Example:
     ['kp_detector.onnx', 'generator.onnx']
 """
 
+import argparse
 import os
 import warnings
 from pathlib import Path
@@ -31,14 +32,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .arguments import int_option
 from .errors import InputError
+from .model import FirstOrderModel
+from .outputs import Output, check_outputs
 
-__all__ = ["export_onnx", "export_keypoint_detector", "export_generator", "ONNX_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx", "export_keypoint_detector", "export_generator", "ONNX_OPSET", "MIN_OPSET", "MAX_OPSET", "GRAPH_FILES"]
 
 #: The opset of the exported graphs.
 ONNX_OPSET = 17
 #: The first opset with ``GridSample``.
 MIN_OPSET = 16
+#: The last opset the TorchScript exporter of torch 2.x writes.
+MAX_OPSET = 20
+#: What :func:`export_onnx` writes into its folder.
+GRAPH_FILES = ("kp_detector.onnx", "generator.onnx")
 
 
 class _KeypointGraph(nn.Module):
@@ -71,6 +79,8 @@ def _export(graph, inputs, path, input_names, output_names, dynamic_axes, opset)
     """Export ``graph`` to a hidden file beside ``path``, then rename it: no half-written graph at ``path``."""
     if opset < MIN_OPSET:
         raise InputError(f"opset {opset} has no GridSample, which the generator needs: use {MIN_OPSET} or later")
+    if opset > MAX_OPSET:
+        raise InputError(f"opset {opset}: the exporter writes opsets up to {MAX_OPSET}; use {MIN_OPSET} to {MAX_OPSET}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.part")
@@ -93,12 +103,14 @@ def _export(graph, inputs, path, input_names, output_names, dynamic_axes, opset)
     return path
 
 
-def _example_image(model, batch, image_size):
-    size = image_size or model.image_size
+def _example_image(model: FirstOrderModel, batch: int, image_size: int | None) -> torch.Tensor:
+    size = model.config.check_image_size(model.image_size if image_size is None else image_size)
     return torch.rand(batch, model.config.num_channels, size, size, device=model.device)
 
 
-def export_keypoint_detector(model, path, image_size=None, opset=ONNX_OPSET):
+def export_keypoint_detector(
+    model: FirstOrderModel, path: str | os.PathLike, image_size: int | None = None, opset: int = ONNX_OPSET
+) -> Path:
     """Write ``model``'s keypoint detector to ``path`` (``.onnx``); returns the path."""
     jacobian = model.config.estimate_jacobian
     outputs = ["kp_value", "kp_jacobian"] if jacobian else ["kp_value"]
@@ -106,7 +118,9 @@ def export_keypoint_detector(model, path, image_size=None, opset=ONNX_OPSET):
     return _export(_KeypointGraph(model.kp_detector), (_example_image(model, 2, image_size),), path, ["image"], outputs, axes, opset)
 
 
-def export_generator(model, path, image_size=None, opset=ONNX_OPSET):
+def export_generator(
+    model: FirstOrderModel, path: str | os.PathLike, image_size: int | None = None, opset: int = ONNX_OPSET
+) -> Path:
     """Write ``model``'s generator to ``path`` (``.onnx``); returns the path."""
     source = _example_image(model, 1, image_size)
     with torch.no_grad():
@@ -119,28 +133,34 @@ def export_generator(model, path, image_size=None, opset=ONNX_OPSET):
     return _export(_GeneratorGraph(model.generator), inputs, path, input_names, ["prediction"], axes, opset)
 
 
-def export_onnx(model, directory, image_size=None, opset=ONNX_OPSET):
+def export_onnx(
+    model: FirstOrderModel, directory: str | os.PathLike, image_size: int | None = None, opset: int = ONNX_OPSET
+) -> list[Path]:
     """Write ``kp_detector.onnx`` and ``generator.onnx`` into ``directory``; returns their paths."""
+    check_outputs([Output("directory", directory, files=GRAPH_FILES)])
     directory = Path(directory)
     return [
-        export_keypoint_detector(model, directory / "kp_detector.onnx", image_size, opset),
-        export_generator(model, directory / "generator.onnx", image_size, opset),
+        export_keypoint_detector(model, directory / GRAPH_FILES[0], image_size, opset),
+        export_generator(model, directory / GRAPH_FILES[1], image_size, opset),
     ]
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``fomm-nb export``."""
     parser.add_argument("--model", default="demo", help="model name (see 'fomm-nb models') or a .pth.tar file")
     parser.add_argument("--config", help="config name or YAML file (for a checkpoint that stores none)")
     parser.add_argument("--out", default="onnx", help="folder for kp_detector.onnx and generator.onnx")
-    parser.add_argument("--image-size", type=int, help="the graphs' image size (default: the model's)")
-    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset ({MIN_OPSET} or later)")
+    parser.add_argument("--image-size", type=int_option(1), help="the graphs' image size (default: the model's)")
+    # below MIN_OPSET, export_onnx says why (no GridSample)
+    parser.add_argument("--opset", type=int_option(1, MAX_OPSET), default=ONNX_OPSET,
+                        help=f"ONNX opset ({MIN_OPSET} to {MAX_OPSET})")
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     """``fomm-nb export``: write the model's two graphs and say where."""
     from .hub import get_model
 
+    check_outputs([Output("--out", args.out, files=GRAPH_FILES)], {"--model": args.model, "--config": args.config})
     model = get_model(args.model, config=args.config, device="cpu")
     for path in export_onnx(model, args.out, image_size=args.image_size, opset=args.opset):
         print(f"wrote {path}")

@@ -31,22 +31,30 @@ Example:
 import os
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .animate import AnimationEngine, MotionOptions
+from .arguments import check_batch_memory
 from .best_frame import find_best_frame
 from .errors import InputError, MediaError
-from .face import Box, FaceNotFoundError, crop, face_crop_box, plot_crop, video_crop_boxes
+from .face import Box, FaceNotFoundError, crop, face_crop_box, video_crop_boxes
 from .media import VideoWriter, fit_frame, has_audio, mux_audio, open_video, read_image, side_by_side
+from .outputs import PICTURE_SUFFIXES, VIDEO_SUFFIXES, Output, PathLike, check_outputs
+
+if TYPE_CHECKING:
+    from .model import FirstOrderModel
 
 __all__ = ["CROP_MODES", "BEST_FRAME_METHODS", "AnimationResult", "Framing", "animate_files"]
 
 CROP_MODES = ("crop", "pad", "stretch", "face")
 BEST_FRAME_METHODS = ("keypoints", "landmarks")
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
 
 
 @dataclass
@@ -80,7 +88,7 @@ class Framing:
     size: int
     box: Box
 
-    def __call__(self, frame):
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
         """``frame`` ``(H, W, 3)`` as a ``(size, size, 3)`` float32 square."""
         if self.mode == "face":
             return crop(frame, self.box, self.size)
@@ -88,19 +96,19 @@ class Framing:
 
 
 def animate_files(
-    model,
-    source_path,
-    driving_path,
-    output_path,
-    options=None,
-    batch_size=8,
-    crop="crop",
-    side_by_side_path=None,
-    keep_audio=True,
-    progress=False,
-    crop_picture_path=None,
-    best_frame=False,
-):
+    model: "FirstOrderModel",
+    source_path: PathLike,
+    driving_path: PathLike,
+    output_path: PathLike,
+    options: MotionOptions | None = None,
+    batch_size: int = 8,
+    crop: str = "crop",
+    side_by_side_path: PathLike | None = None,
+    keep_audio: bool = True,
+    progress: bool | Callable[[int, int], object] = False,
+    crop_picture_path: PathLike | None = None,
+    best_frame: bool | str = False,
+) -> AnimationResult:
     """Animate the image ``source_path`` by the video ``driving_path`` into ``output_path``.
 
     Args:
@@ -121,12 +129,23 @@ def animate_files(
 
     Returns:
         An :class:`AnimationResult`.
+
+    Raises:
+        InputError: a batch size below 1, or too large for the device's free memory.
+        OutputError: before any work, when an output path is an input, another
+            output, a folder, in a missing or read-only folder, or of a type
+            its writer cannot write (:func:`~fomm_nb.outputs.check_outputs`).
     """
     method = _best_frame_method(best_frame)
-    _check_choices(crop, crop_picture_path)
+    if crop not in CROP_MODES:
+        raise InputError(f"crop must be one of {', '.join(CROP_MODES)}, got {crop!r}")
+    check_outputs(
+        [Output("output_path", output_path, VIDEO_SUFFIXES), Output("side_by_side_path", side_by_side_path, VIDEO_SUFFIXES),
+         Output("crop_picture_path", crop_picture_path, PICTURE_SUFFIXES)],
+        {"source": source_path, "driving": driving_path},
+    )
+    check_batch_memory(batch_size, model.image_size, model.device)
     output_path = Path(output_path)
-    for path in (output_path, side_by_side_path, crop_picture_path):
-        _check_folder(path)
     image = read_image(source_path)
     source_framing = _framing(crop, model.image_size, image.shape, source_path, lambda: face_crop_box(image))
     source = source_framing(image)
@@ -140,17 +159,18 @@ def animate_files(
         silent = _staged(work, output_path, "result")
         companion = _staged(work, side_by_side_path, "side")
         picture = _staged(work, crop_picture_path, "crops")
-        if picture is not None:
-            _write_crop_picture(picture, (image, source_framing), (_frame_at(reader, 0), driving_framing))
-        report = _progress_reporter(progress, reader.num_frames)
-        num_frames = _write_animation(engine, driving(), source, reader.fps, silent, companion, report)
-        if keep_audio and has_audio(driving_path):
-            mux_audio(silent, driving_path, output_path)
-        else:
-            os.replace(silent, output_path)
-        for staged, path in ((companion, side_by_side_path), (picture, crop_picture_path)):
-            if staged is not None:
-                os.replace(staged, path)
+        with _user_paths({silent: output_path, companion: side_by_side_path, picture: crop_picture_path}):
+            if picture is not None:
+                _write_crop_picture(picture, (image, source_framing), (_frame_at(reader, 0), driving_framing))
+            with _progress_reporter(progress, reader.num_frames) as report:
+                num_frames = _write_animation(engine, driving(), source, reader.fps, silent, companion, report)
+            if keep_audio and has_audio(driving_path):
+                mux_audio(silent, driving_path, output_path)
+            else:
+                os.replace(silent, output_path)
+            for staged, path in ((companion, side_by_side_path), (picture, crop_picture_path)):
+                if staged is not None:
+                    os.replace(staged, path)
     return AnimationResult(output_path, Path(side_by_side_path) if side_by_side_path else None, num_frames,
                            reader.fps, index)
 
@@ -166,17 +186,19 @@ def _best_frame_method(best_frame):
     return best_frame
 
 
-def _check_choices(crop, crop_picture_path):
-    if crop not in CROP_MODES:
-        raise InputError(f"crop must be one of {', '.join(CROP_MODES)}, got {crop!r}")
-    if crop_picture_path is not None and Path(crop_picture_path).suffix.lower() not in PICTURE_SUFFIXES:
-        raise InputError(f"{crop_picture_path}: the crop picture must be one of {', '.join(PICTURE_SUFFIXES)}")
-
-
-def _check_folder(path):
-    """Raise MediaError when ``path`` (if given) lies in a folder that does not exist."""
-    if path is not None and not Path(path).parent.is_dir():
-        raise MediaError(f"{path}: the folder {Path(path).parent} does not exist")
+@contextmanager
+def _user_paths(staged):
+    """Re-raise a :class:`MediaError` about a staged file (``{staged: user's path}``) with the user's path in it."""
+    try:
+        yield
+    except MediaError as error:
+        message = str(error)
+        for temporary, path in staged.items():
+            if temporary is not None:
+                message = message.replace(str(temporary), str(path))
+        if message == str(error):
+            raise
+        raise type(error)(message) from None
 
 
 @contextmanager
@@ -233,6 +255,8 @@ def _write_crop_picture(path, *views):
     """Save ``views`` (each ``(image (H, W, 3), Framing)``: source, driving) side by side with their boxes."""
     from matplotlib.figure import Figure
 
+    from .plotting import plot_crop  # matplotlib is loaded only when a picture is asked for
+
     figure = Figure(figsize=(5 * len(views), 5))
     for ax, (image, framing), title in zip(figure.subplots(1, len(views)), views, ("source", "driving (first frame)")):
         plot_crop(image, framing.box, ax=ax)
@@ -260,7 +284,6 @@ def _write_animation(engine, frames, source, fps, path, companion_path, report):
                 companion.append(side_by_side(source, driving, frame, height=height))
             num_frames += 1
             report(num_frames)
-    report(None)
     return num_frames
 
 
@@ -268,13 +291,18 @@ def _optional_writer(path, fps):
     return VideoWriter(path, fps) if path is not None else nullcontext()
 
 
+@contextmanager
 def _progress_reporter(progress, total):
-    """A function ``report(done)`` (``None`` closes): a tqdm bar, a user callback, or nothing."""
-    if callable(progress):
-        return lambda done: done is not None and progress(done, total)
-    if not progress:
-        return lambda done: None
-    from tqdm.auto import tqdm
+    """Yield a function ``report(done)``: a tqdm bar, a user callback, or nothing.
 
-    bar = tqdm(total=total, unit="frame", desc="animating")
-    return lambda done: bar.close() if done is None else bar.update(done - bar.n)
+    The bar is closed however the block ends, so that an error is printed on a line of its own.
+    """
+    if callable(progress):
+        yield lambda done: progress(done, total)
+    elif not progress:
+        yield lambda done: None
+    else:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, unit="frame", desc="animating") as bar:
+            yield lambda done: bar.update(done - bar.n)

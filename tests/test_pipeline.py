@@ -15,7 +15,7 @@ import pytest
 from fomm_nb import face
 from fomm_nb.animate import AnimationEngine
 from fomm_nb.best_frame import animate_from_best_frame, find_best_frame
-from fomm_nb.errors import InputError
+from fomm_nb.errors import FommError, InputError
 from fomm_nb.face import FaceNotFoundError
 from fomm_nb.hub import get_model
 from fomm_nb.media import fit_frame, read_image, read_video, write_image, write_video
@@ -155,11 +155,11 @@ def test_a_run_stopped_midway_leaves_the_folder_as_it_was(model, real_media, tmp
     [
         ({"crop": "circle"}, "crop must be one of crop, pad, stretch, face, got 'circle'"),
         ({"best_frame": "dlib"}, "best_frame must be False, 'keypoints' or 'landmarks', got 'dlib'"),
-        ({"crop_picture_path": "crops.gif"}, "crops.gif: the crop picture must be one of .png"),
+        ({"crop_picture_path": "crops.gif"}, "crop_picture_path crops.gif: cannot write '.gif' files; use .png"),
     ],
 )
 def test_unknown_options_are_refused(model, real_media, tmp_path, option, message):
     photo, talk = real_media
-    with pytest.raises(InputError, match=re.escape(message)):
+    with pytest.raises(FommError, match=re.escape(message)):
         animate_files(model, photo, talk, tmp_path / "r.mp4", **option)
     assert list(tmp_path.iterdir()) == []

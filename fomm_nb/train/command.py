@@ -9,31 +9,40 @@ A run folder holds ``log.csv``, ``checkpoint.pth.tar`` (published layout,
 resumable), ``model.pth.tar`` (inference checkpoint) and ``vis/``.
 """
 
+import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..arguments import int_option
 from ..config import load_config
 from ..errors import InputError
+from ..outputs import Output, check_outputs
 from .distributed import init_distributed, is_main_process
 from .trainer import Trainer, TrainSettings
 
+__all__ = ["add_arguments", "run", "RUN_FILES"]
 
-def add_arguments(parser):
+#: What a run folder receives.
+RUN_FILES = ("log.csv", "checkpoint.pth.tar", "model.pth.tar", "vis")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``fomm-nb train``."""
     parser.add_argument("--config", required=True, help="config name or YAML file (published layout)")
     parser.add_argument("--data", default="procedural", help="'procedural' or a folder with train/ and test/")
     parser.add_argument("--id-sampling", action="store_true", help="video folders: one video per identity ('ID#clip' names) per epoch")
     parser.add_argument("--out", required=True, help="run folder: log.csv, checkpoint.pth.tar, model.pth.tar, vis/")
-    parser.add_argument("--steps", type=int, help="total steps (default: the config's train_params.num_steps)")
+    parser.add_argument("--steps", type=int_option(1), help="total steps (default: the config's train_params.num_steps)")
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT from its checkpoint")
-    parser.add_argument("--batch-size", type=int, help="override the config's batch size (per process)")
+    parser.add_argument("--batch-size", type=int_option(1), help="override the config's batch size (per process)")
     parser.add_argument("--finetune", help="start from this checkpoint's weights (fresh optimisers)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--seed", type=int, help="seed torch's random generator (initial weights, pairs, warps): a repeatable run")
-    parser.add_argument("--log-every", type=int, default=10, help="steps between rows of log.csv")
-    parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
-    parser.add_argument("--visualise-every", type=int, default=200, help="steps between pictures in OUT/vis")
+    parser.add_argument("--threads", type=int_option(1, 1024), help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--seed", type=int_option(0, 2**32 - 1), help="seed torch's random generator (initial weights, pairs, warps): a repeatable run")
+    parser.add_argument("--log-every", type=int_option(1), default=10, help="steps between rows of log.csv")
+    parser.add_argument("--checkpoint-every", type=int_option(1), default=200, help="steps between checkpoints")
+    parser.add_argument("--visualise-every", type=int_option(1), default=200, help="steps between pictures in OUT/vis")
 
 
 def _dataset(data, size, id_sampling):
@@ -77,7 +86,11 @@ def _model(config, finetune, with_discriminator):
     return build_model(config, with_discriminator=with_discriminator)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
+    """``fomm-nb train``: train (or resume) a run in ``args.out``, once every path is checked."""
+    data = None if args.data == "procedural" else args.data
+    check_outputs([Output("--out", args.out, files=RUN_FILES)],
+                  {"--config": args.config, "--data": data, "--finetune": args.finetune})
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.seed is not None:
