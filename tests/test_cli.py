@@ -1,8 +1,11 @@
 """The fomm-nb command: animate end to end, list models, and one-line errors with exit status 2."""
 
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +123,32 @@ def test_face_options_fail_in_one_line_with_status_2(media, capsys, monkeypatch,
     assert status == 2
     assert stderr.startswith("fomm-nb: error: ") and message in stderr and stderr.count("\n") == 1
     assert not (media / "r.mp4").exists()
+
+
+def test_ctrl_c_stops_animate_with_status_130_and_writes_nothing(media):
+    """A real SIGINT once frames are being made: status 130, a message, the folder as it was."""
+    write_video(media / "long.mp4", np.random.default_rng(1).random((300, 64, 64, 3)), fps=12)
+    before = sorted(p.name for p in media.iterdir())
+    script = Path(sys.executable).with_name("fomm-nb")
+    process = subprocess.Popen([str(script), "animate", "--source", str(media / "face.png"), "--driving",
+                                str(media / "long.mp4"), *MGIF, "--out", str(media / "result.mp4"), "--batch-size", "2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: process.stderr.read1(256), b"")))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not re.search(rb"\| *[1-9]\d*/300 ", b"".join(chunks)):  # the progress bar counts the first frames
+            assert process.poll() is None, f"ended before it could be interrupted: {b''.join(chunks).decode()}"
+            assert time.monotonic() < deadline, "no frame made after 120 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join()
+    stderr = b"".join(chunks).decode()
+    assert process.returncode == 130, stderr
+    assert "fomm-nb: interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert sorted(p.name for p in media.iterdir()) == before
