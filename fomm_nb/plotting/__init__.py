@@ -8,6 +8,8 @@ has colour ``keypoint_colours(K)[k]`` everywhere, and its mask is motion ``k + 1
   :func:`flow_image`, :func:`heatmap_image`, :func:`tile`).
 - :mod:`~fomm_nb.plotting.figures`: matplotlib figures for notebooks and
   reports (``plot_*``, :func:`keypoint_figure`), not left open in pyplot.
+- :mod:`~fomm_nb.plotting.tracks`: motion tracks over time (positions, Jacobians, speed,
+  jitter, trajectories; :func:`plot_track_positions`, :func:`plot_trajectories`).
 - :mod:`~fomm_nb.plotting.videos`: videos as file bytes or inline HTML, with
   captions above each panel (:func:`video_bytes`, :func:`video_html`).
 
@@ -24,9 +26,10 @@ Example:
     >>> figure = plot_keypoints(image, kp)
 """
 
-from . import figures, pictures, videos
+from . import figures, pictures, tracks, videos
 from .figures import *  # noqa: F403 (each module's __all__ is its public API, listed once)
 from .pictures import *  # noqa: F403
+from .tracks import *  # noqa: F403
 from .videos import *  # noqa: F403
 
-__all__ = [*pictures.__all__, *figures.__all__, *videos.__all__]
+__all__ = [*pictures.__all__, *figures.__all__, *tracks.__all__, *videos.__all__]
