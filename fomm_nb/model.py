@@ -7,11 +7,16 @@ Example:
     ['generator', 'kp_detector']
 """
 
+import torch
 from torch import nn
 
+from .config import ModelConfig
 from .modules.discriminator import MultiScaleDiscriminator
 from .modules.generator import OcclusionAwareGenerator
 from .modules.keypoint_detector import KPDetector
+from .types import GeneratorOutput
+
+__all__ = ["FirstOrderModel", "build_model"]
 
 
 class FirstOrderModel(nn.Module):
@@ -22,7 +27,7 @@ class FirstOrderModel(nn.Module):
     ``model.generator(source, kp_source=..., kp_driving=...)`` -> ``{"prediction", ...}``.
     """
 
-    def __init__(self, config, with_discriminator=False):
+    def __init__(self, config: ModelConfig, with_discriminator: bool = False) -> None:
         super().__init__()
         self.config = config
         common = config.common_params
@@ -34,20 +39,20 @@ class FirstOrderModel(nn.Module):
             self.discriminator = None
 
     @property
-    def device(self):
+    def device(self) -> torch.device:
         return next(self.parameters()).device
 
     @property
-    def image_size(self):
+    def image_size(self) -> int:
         return self.config.image_size
 
-    def forward(self, source, driving):
+    def forward(self, source: torch.Tensor, driving: torch.Tensor) -> GeneratorOutput:
         """Reconstruct ``driving`` ``(B, C, H, W)`` from ``source`` by absolute keypoint motion."""
         kp_source = self.kp_detector(source)
         kp_driving = self.kp_detector(driving)
         return self.generator(source, kp_source=kp_source, kp_driving=kp_driving)
 
 
-def build_model(config, with_discriminator=False):
+def build_model(config: ModelConfig, with_discriminator: bool = False) -> FirstOrderModel:
     """A freshly initialised :class:`FirstOrderModel` for ``config``, in eval mode."""
     return FirstOrderModel(config, with_discriminator).eval()

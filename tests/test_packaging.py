@@ -125,6 +125,22 @@ def import_target(modules, module, node):
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def dunder_all(modules, module):
+    """The names in ``module``'s ``__all__`` (None without one); ``[*part.__all__, ...]`` is followed into ``part``."""
+    node = next((n for n in modules[module][1].body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                 and "__all__" in {getattr(t, "id", "") for t in getattr(n, "targets", [getattr(n, "target", None)])}),
+                None)
+    if node is None:
+        return None
+    names = []
+    for item in node.value.elts:
+        if isinstance(item, ast.Starred):  # *part.__all__, part a module of this package
+            names += dunder_all(modules, f"{module}.{item.value.value.id}") or []
+        else:
+            names.append(ast.literal_eval(item))
+    return names
+
+
 def missing_annotations(modules):
     """``(all public functions, [(name, what is missing)], front-door names)`` over the public modules."""
     functions, missing = [], []
@@ -144,10 +160,7 @@ def front_door(modules):
 
     For a class: its public methods and its ``__init__``'s parameters.
     """
-    init = modules["fomm_nb"][1]
-    exported = next(ast.literal_eval(n.value) for n in init.body
-                    if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets))
-    wanted = [("fomm_nb", name) for name in exported] + FRONT_DOOR_FUNCTIONS + FRONT_DOOR_CLASSES
+    wanted = [("fomm_nb", name) for name in dunder_all(modules, "fomm_nb")] + FRONT_DOOR_FUNCTIONS + FRONT_DOOR_CLASSES
     report = []
     for module, name in dict.fromkeys(wanted):
         if module not in modules:
@@ -243,12 +256,14 @@ def test_no_module_over_450_lines():
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
-def bound_names(tree):
-    """The names a module binds at its top level (definitions, assignments, imports), in any branch."""
+def bound_names(modules, module):
+    """The names ``module`` binds (definitions, assignments, imports; ``from .part import *`` binds part's ``__all__``)."""
     names = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(modules[module][1]):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
+        elif isinstance(node, ast.ImportFrom) and node.names[0].name == "*":
+            names.update(dunder_all(modules, import_target(modules, module, node)) or [])
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
@@ -263,13 +278,12 @@ def test_every_public_module_lists_its_names_in_dunder_all():
         statements = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
         if not is_public(module) or not statements:  # a docstring-only __init__ exports nothing
             continue
-        lists = [n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
-                 and "__all__" in {getattr(t, "id", "") for t in getattr(n, "targets", [getattr(n, "target", None)])}]
-        if not lists:
+        names = dunder_all(modules, module)
+        if names is None:
             problems.append(f"{path.relative_to(ROOT)}: no __all__")
             continue
         submodules = {name.rsplit(".", 1)[1] for name in modules if name.startswith(module + ".")}
-        unknown = set(ast.literal_eval(lists[0].value)) - bound_names(tree) - submodules
+        unknown = set(names) - bound_names(modules, module) - submodules
         if unknown:
             problems.append(f"{path.relative_to(ROOT)}: __all__ names what the module does not define: {sorted(unknown)}")
     assert not problems, "\n".join(problems)
