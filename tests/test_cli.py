@@ -132,7 +132,8 @@ def test_ctrl_c_stops_animate_with_status_130_and_writes_nothing(media):
     script = Path(sys.executable).with_name("fomm-nb")
     process = subprocess.Popen([str(script), "animate", "--source", str(media / "face.png"), "--driving",
                                 str(media / "long.mp4"), *MGIF, "--out", str(media / "result.mp4"), "--batch-size", "2"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a shell's '&' ignores it
     chunks = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: process.stderr.read1(256), b"")))
     reader.start()
