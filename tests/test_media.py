@@ -19,6 +19,7 @@ from PIL import Image
 from fomm_nb import InputError, MediaError
 from fomm_nb import media
 from fomm_nb.media.ffmpeg import run_ffmpeg
+from fomm_nb.media.files import replacing
 from fomm_nb.media import (
     VideoWriter,
     crop_box,
@@ -189,6 +190,17 @@ def test_interrupted_write_leaves_nothing_and_keeps_the_old_file(tmp_path):
     assert files_in(tmp_path) == ["result.mp4"]
     write_video(target, gradient_frames(3), fps=10)  # a clean close replaces it
     assert read_video(target)[0].shape == (3, 48, 64, 3) and files_in(tmp_path) == ["result.mp4"]
+
+
+def test_an_interrupted_atomic_write_keeps_the_old_file_byte_for_byte(tmp_path):
+    """The write under images and muxed videos: a partial file never reaches the target, and does not stay."""
+    target = tmp_path / "face.png"
+    target.write_bytes(b"the user's photo")
+    with pytest.raises(KeyboardInterrupt):
+        with replacing(target) as partial:
+            partial.write_bytes(b"half a picture")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"the user's photo" and files_in(tmp_path) == ["face.png"]
 
 
 def test_writer_errors(tmp_path):
