@@ -20,7 +20,7 @@ def official_path(name):
 
 
 def load_golden(name):
-    """The reference arrays of ``name`` (``tiny-vox`` or ``tiny-mgif``) as torch tensors."""
+    """The reference arrays of ``name`` (``tiny-vox``, ``tiny-mgif`` or ``tiny-motion``) as torch tensors."""
     with np.load(OFFICIAL / f"{name}.npz") as arrays:
         return {key: torch.from_numpy(arrays[key]) for key in arrays.files}
 
