@@ -301,3 +301,38 @@ def test_pyproject_declares_an_spdx_license_and_setuptools_reads_it_without_a_wa
     assert metadata.license_expression == "MIT"
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert set(metadata.project_urls) >= {"Homepage", "Repository"}
+
+
+def readme_layers():
+    """``{module: layer index}`` from the README's "How the code is laid out" table, top row first (index 0)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| --- |", 1)[1].splitlines()[1:]  # the rows below the header
+    rows = [line.split("|")[2] for line in table if line.startswith("| ")]
+    layers = {}
+    for index, cell in enumerate(rows):
+        for path in re.findall(r"`([\w/]+(?:\.py|/))`", cell):
+            layers["fomm_nb." + path.removesuffix(".py").strip("/").replace("/", ".")] = index
+    return layers
+
+
+def test_imports_go_one_way_through_the_layers_the_readme_lists():
+    modules, layers = parse_package(), readme_layers()
+    assert len(set(layers.values())) >= 8, f"the README's layout table was not found or lost rows: {layers}"
+
+    def layer(module):  # the longest listed prefix: modules/blocks.py before a listed modules/
+        owners = [name for name in layers if module == name or module.startswith(name + ".")]
+        return layers[max(owners, key=len)] if owners else None
+
+    problems = []
+    for module, (path, tree) in modules.items():
+        binds_nothing = all(isinstance(n, ast.Expr) for n in tree.body)  # an empty package __init__
+        if module == "fomm_nb" or binds_nothing:
+            continue
+        if layer(module) is None:
+            problems.append(f"{module} is in no layer of the README's table: add it to the layer it belongs to")
+            continue
+        for target in sorted(module_imports(modules, module, tree)):
+            if target != "fomm_nb" and layer(target) is not None and layer(target) > layer(module):
+                problems.append(f"{module} (layer {layer(module)}) imports {target} from a layer below (layer {layer(target)})")
+    assert not problems, "\n".join(problems)
