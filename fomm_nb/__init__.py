@@ -10,12 +10,12 @@ The public API keeps the published call conventions:
     >>> out = model.generator(source, kp_source=kp, kp_driving=kp)  # doctest: +SKIP
 """
 
-from .animate import AnimationEngine, MotionOptions, animate
+from .animate import AnimationEngine, animate
 from .checkpoints import load_model, save_inference_checkpoint
-from .config import ModelConfig, load_config
+from .config import DEFAULT_BATCH_SIZE, ModelConfig, load_config
 from .errors import CheckpointError, ConfigError, DownloadError, FaceNotFoundError, FommError, InputError, MediaError
 from .hub import get_model
-from .motion import freeze_keypoints, movement_scale_ratio, normalize_kp
+from .motion import MotionOptions, freeze_keypoints, movement_scale_ratio, normalize_kp, transfer_motion
 from .types import GeneratorOutput, Keypoints
 
 __version__ = "0.1.0"
@@ -23,12 +23,15 @@ __version__ = "0.1.0"
 __all__ = [
     "AnimationEngine",
     "MotionOptions",
+    "transfer_motion",
+    "DEFAULT_BATCH_SIZE",
     "animate",
     "get_model",
     "load_model",
     "save_inference_checkpoint",
     "ModelConfig",
     "load_config",
+    "DEFAULT_BATCH_SIZE",
     "normalize_kp",
     "freeze_keypoints",
     "movement_scale_ratio",
