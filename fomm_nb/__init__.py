@@ -31,7 +31,6 @@ __all__ = [
     "save_inference_checkpoint",
     "ModelConfig",
     "load_config",
-    "DEFAULT_BATCH_SIZE",
     "normalize_kp",
     "freeze_keypoints",
     "movement_scale_ratio",
