@@ -27,64 +27,36 @@ Example:
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any
 
 import numpy as np
 import torch
 
+from .config import DEFAULT_BATCH_SIZE
 from .errors import InputError
+from .geometry import deform
 from .media import frames_to_tensor, tensor_to_frames  # also published here, as before
-from .motion import check_keypoints, freeze_keypoints, normalize_kp
+from .model import FirstOrderModel
+from .motion import MotionOptions, check_keypoints, transfer_motion
 from .optimize import optimize_for_inference
+from .tracks import MotionTrack
+from .tracks.replay import extract_track, stream_track
+from .types import DenseMotion, GeneratorOutput, Keypoints
 
+# MotionOptions lives in fomm_nb.motion; it is published here too, as before.
 __all__ = ["MotionOptions", "AnimationEngine", "animate", "inference_network", "torch_threads", "PRECISIONS"]
 
 #: ``precision`` names and the autocast dtype each one uses (``None``: plain float32).
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-@dataclass
-class MotionOptions:
-    """How driving motion is transferred to the source (see :func:`fomm_nb.motion.normalize_kp`).
-
-    Attributes:
-        relative: relative (published default) or absolute keypoint placement.
-        adapt_movement_scale: scale movement by the keypoints' convex-hull ratio.
-        use_relative_jacobian: transfer the change of the Jacobians (relative mode).
-        relative_blend: a slider value in [0, 1] overriding ``relative``.
-        movement_scale: multiplies the movement since the initial driving frame.
-        frozen: per-keypoint flags; a frozen keypoint keeps its initial position.
-    """
-
-    relative: bool = True
-    adapt_movement_scale: bool = False
-    use_relative_jacobian: bool = True
-    relative_blend: float | None = None
-    movement_scale: float = 1.0
-    frozen: list | None = field(default=None)
-
-    def apply(self, kp_source, kp_driving, kp_driving_initial):
-        """Driving keypoints ``(B, K, ...)`` turned into keypoints for the source."""
-        if self.frozen is not None:
-            kp_driving = freeze_keypoints(kp_driving, kp_driving_initial, self.frozen)
-        return normalize_kp(
-            kp_source,
-            kp_driving,
-            kp_driving_initial,
-            adapt_movement_scale=self.adapt_movement_scale,
-            use_relative_movement=self.relative,
-            use_relative_jacobian=self.use_relative_jacobian,
-            relative_blend=self.relative_blend,
-            movement_scale=self.movement_scale,
-        )
-
-
 class _HostCopy:
     """A ``(T, C, H, W)`` tensor on its way to the host: asynchronous from CUDA, immediate on CPU."""
 
-    def __init__(self, tensor):
+    def __init__(self, tensor: torch.Tensor) -> None:
         self.event = None
         if tensor.device.type == "cuda":
             host = torch.empty_like(tensor, dtype=torch.float32, device="cpu", pin_memory=True)
@@ -93,22 +65,29 @@ class _HostCopy:
             self.event.record()
         self.tensor = tensor
 
-    def frames(self):
+    def frames(self) -> np.ndarray:
         if self.event is not None:
             self.event.synchronize()
         return tensor_to_frames(self.tensor)
+
+
+def _fields(data: Any, function: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``data`` (typed or a dict) of the same type, ``function`` applied to each tensor field."""
+    return type(data)(**{key: function(value) for key, value in data.items()})
 
 
 #: Inference copies of the models in use: model -> (weights' fingerprint and options, copy).
 _NETWORKS = weakref.WeakKeyDictionary()
 
 
-def inference_network(model, winograd=True):
+def inference_network(model: FirstOrderModel, winograd: bool = True) -> FirstOrderModel:
     """The :func:`~fomm_nb.optimize.optimize_for_inference` copy of ``model``, made once.
 
     The copy is remade when the model's weights change (in place, by a
     training step or ``load_state_dict``, or by a move to another device),
     so engines made one after another (a widget's new source) share it.
+    Weights made under :func:`torch.inference_mode` have no version counter:
+    for them only a move or a new tensor is seen (they cannot be trained).
 
     Example:
         >>> from fomm_nb.hub import get_model
@@ -117,7 +96,7 @@ def inference_network(model, winograd=True):
         True
     """
     tensors = chain(model.parameters(), model.buffers())
-    key = (tuple((tensor.data_ptr(), tensor._version) for tensor in tensors), winograd)
+    key = (tuple((tensor.data_ptr(), _version(tensor)) for tensor in tensors), winograd)
     cached = _NETWORKS.get(model)
     if cached is None or cached[0] != key:
         cached = key, optimize_for_inference(model, winograd=winograd)
@@ -125,8 +104,13 @@ def inference_network(model, winograd=True):
     return cached[1]
 
 
+def _version(tensor: torch.Tensor) -> int | None:
+    """How many times ``tensor`` was changed in place; ``None`` for inference tensors, which do not count."""
+    return None if tensor.is_inference() else tensor._version
+
+
 @contextmanager
-def torch_threads(count):
+def torch_threads(count: int | None) -> Iterator[None]:
     """Run the body with ``count`` intra-op threads (``None``: as they are), then restore the setting.
 
     Example:
@@ -153,18 +137,22 @@ class AnimationEngine:
 
     Args:
         model: a :class:`~fomm_nb.model.FirstOrderModel`; put in eval mode.
-        batch_size: frames per batch (4 is fastest on a 2-core CPU at
-            256x256; larger batches pay on a GPU).
-        options: a :class:`MotionOptions` (relative motion by default).
+        batch_size: frames per batch (:data:`~fomm_nb.config.DEFAULT_BATCH_SIZE`,
+            chosen by measurement).
+        options: a :class:`~fomm_nb.motion.MotionOptions` (relative motion by
+            default); :meth:`render` applies them, set them any time.
         optimize: run :func:`inference_network` (True) or the model as it is.
         precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast of
             the generator; float16 is for CUDA).
         num_threads: threads while the engine works (``None``: torch's
             setting), shared between the workers.
-        workers: split each batch into this many parts, run at once on as many
-            threads (``None``: 2 on CPU, 1 on CUDA or with ``compile``). On a small CPU that other
-            processes share, 2 parts of 1 thread each beat 1 part of 2 threads:
-            no thread waits at a barrier for a core that another process holds.
+        workers: how each batch is shared between threads: it is split into
+            this many parts, run at once, each on ``num_threads / workers``
+            threads (``None``: 2 on CPU, 1 on CUDA or with ``compile``). Not a
+            second batch size: the frames per batch stay ``batch_size``. On a
+            small CPU that other processes share, 2 parts of 1 thread each beat
+            1 part of 2 threads: no thread waits at a barrier for a core that
+            another process holds.
         compile: wrap the generator in :func:`torch.compile`; ``True`` or a mode
             (``"reduce-overhead"``: CUDA graphs). It did not pay on CPU.
 
@@ -179,16 +167,16 @@ class AnimationEngine:
 
     def __init__(
         self,
-        model,
-        batch_size=4,
-        options=None,
+        model: FirstOrderModel,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        options: MotionOptions | None = None,
         *,
-        optimize=True,
-        precision="float32",
-        num_threads=None,
-        workers=None,
-        compile=False,
-    ):
+        optimize: bool = True,
+        precision: str = "float32",
+        num_threads: int | None = None,
+        workers: int | None = None,
+        compile: bool | str = False,
+    ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         if precision not in PRECISIONS:
@@ -215,10 +203,10 @@ class AnimationEngine:
         self.kp_driving_initial = None
 
     @property
-    def device(self):
+    def device(self) -> torch.device:
         return self.model.device
 
-    def _check_frames(self, tensor, what):
+    def _check_frames(self, tensor: torch.Tensor, what: str) -> torch.Tensor:
         """Frames must have the model's channels and, once a source is set, the source's size."""
         channels = self.model.config.num_channels
         expected = tuple(self.encoding.image.shape[2:]) if self.encoding is not None else tuple(tensor.shape[2:])
@@ -230,12 +218,12 @@ class AnimationEngine:
             )
         return tensor
 
-    def _as_tensor(self, frames, what):
+    def _as_tensor(self, frames: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
         tensor = frames if torch.is_tensor(frames) else frames_to_tensor(frames, self.device)
         return self._check_frames(tensor.to(self.device, torch.float32), what)
 
     @torch.inference_mode()
-    def set_source(self, source):
+    def set_source(self, source: np.ndarray | torch.Tensor) -> Keypoints:
         """Encode ``source`` (``(H, W, C)`` array or ``(1, C, H, W)`` tensor) once."""
         self.encoding = None
         tensor = self._as_tensor(source, "the source image")
@@ -245,83 +233,98 @@ class AnimationEngine:
         self.kp_driving_initial = None
         return self.kp_source
 
-    def _split(self, function, batch):
-        """``function`` of ``batch`` (a dict of ``(B, ...)`` tensors), parts of it run on the workers."""
+    def _split(self, function: Callable, batch: Keypoints | dict) -> Any:
+        """``function`` of ``batch`` (fields of ``(B, ...)`` tensors), parts of it run on the workers.
+
+        The parts' results (of one type, e.g. :class:`~fomm_nb.types.GeneratorOutput`) are joined again.
+        """
         size = len(next(iter(batch.values())))
         threads = self.num_threads or torch.get_num_threads()
         step = -(-size // min(self.workers, threads))
-        parts = [{key: value[start : start + step] for key, value in batch.items()} for start in range(0, size, step)]
+        parts = [_fields(batch, lambda value: value[start : start + step]) for start in range(0, size, step)]
         with torch_threads(threads // len(parts)):
             if len(parts) == 1:
                 return function(batch)
             outs = list(self._pool.map(function, parts))
-        return {key: torch.cat([out[key] for out in outs]) for key in outs[0]}
+        return type(outs[0])(**{key: torch.cat([out[key] for out in outs]) for key in outs[0]})
 
-    def _detect(self, batch):
+    def _detect(self, batch: dict) -> Keypoints:
         with torch.inference_mode():  # thread-local: the workers need it too
             return self.network.kp_detector(batch["frames"])
 
     @torch.inference_mode()
-    def detect(self, frames):
+    def detect(self, frames: np.ndarray | torch.Tensor) -> Keypoints:
         """Keypoints of ``frames`` (``(T, H, W, C)`` array or ``(T, C, H, W)`` tensor), in float32."""
         tensor = self._as_tensor(frames, "driving frames")
         return self._split(self._detect, {"frames": tensor})
 
-    def set_initial_driving(self, frame):
+    def set_initial_driving(self, frame: np.ndarray | torch.Tensor) -> None:
         """Use ``frame`` as the reference of relative motion (default: the first frame streamed)."""
         self.kp_driving_initial = self.detect(frame)
 
-    def _generate(self, kp_norm):
+    def _generate(self, kp_norm: Keypoints) -> GeneratorOutput:
         autocast = nullcontext() if self.autocast_dtype is None else torch.autocast(self.device.type, self.autocast_dtype)
         with torch.inference_mode(), autocast:  # both thread-local: the workers need them too
             out = self._animate(self.encoding, self.kp_source, kp_norm)
-        return {key: value.float() for key, value in out.items()}
+        return _fields(out, lambda value: value.float())
 
-    def _paint(self, kp_norm):
-        """The generator's dict for keypoints ``kp_norm`` already expressed for the source."""
+    def _require_source(self) -> None:
         if self.encoding is None:
             raise InputError("no source image: call set_source first")
+
+    def _paint(self, kp_norm: Keypoints) -> GeneratorOutput:
+        """The generator's output for keypoints ``kp_norm`` already expressed for the source."""
+        self._require_source()
         if self.compile_mode == "reduce-overhead":
             torch.compiler.cudagraph_mark_step_begin()
         out = self._split(self._generate, kp_norm)
         if self.compile_mode == "reduce-overhead":  # CUDA graphs reuse their outputs' memory
-            out = {key: value.clone() for key, value in out.items()}
+            out = _fields(out, torch.clone)
         return out
 
+    def transfer(self, kp_driving: Keypoints) -> Keypoints:
+        """Driving keypoints expressed for the source, by :func:`~fomm_nb.motion.transfer_motion` with ``options``.
+
+        The reference of relative motion is ``kp_driving_initial``; when unset,
+        the first of ``kp_driving`` becomes it.
+        """
+        self._require_source()
+        if self.kp_driving_initial is None:
+            self.kp_driving_initial = _fields(kp_driving, lambda value: value[:1])
+        return transfer_motion(self.kp_source, kp_driving, self.kp_driving_initial, self.options)
+
     @torch.inference_mode()
-    def animate_batch(self, driving, return_intermediates=False):
-        """Animate a batch of driving frames ``(B, C, H, W)`` (tensor) or ``(B, H, W, C)`` (array).
+    def render(self, kp_driving: Keypoints, return_intermediates: bool = False) -> torch.Tensor | dict:
+        """Animate the source by driving keypoints ``(B, K, ...)``: :meth:`transfer` (``options``), then paint.
 
         Returns the predictions ``(B, C, H, W)`` or, with ``return_intermediates``,
-        the generator's dict (``prediction``, ``mask``, ``sparse_deformed``,
-        ``occlusion_map``, ``deformed``, ``deformation``) plus ``kp_driving`` (as
-        detected), ``kp_norm`` (as transferred to the source) and ``kp_source``.
+        the :class:`~fomm_nb.types.GeneratorOutput` fields (``prediction``, ``mask``,
+        ``sparse_deformed``, ``occlusion_map``, ``deformed``, ``deformation``) as a
+        dict, plus ``kp_driving``, ``kp_norm`` (as transferred to the source) and ``kp_source``.
         """
-        if self.encoding is None:
-            raise InputError("no source image: call set_source first")
-        kp_driving = self.detect(driving)
-        if self.kp_driving_initial is None:
-            self.kp_driving_initial = {k: v[:1] for k, v in kp_driving.items()}
-        kp_norm = self.options.apply(self.kp_source, kp_driving, self.kp_driving_initial)
+        kp_norm = self.transfer(kp_driving)
         out = self._paint(kp_norm)
         if not return_intermediates:
-            return out["prediction"]
+            return out.prediction
         return {**out, "kp_driving": kp_driving, "kp_norm": kp_norm, "kp_source": self.kp_source}
 
     @torch.inference_mode()
-    def animate_keypoints(self, kp_norm, return_intermediates=True):
-        """Paint frames for keypoints given directly: no detection, no motion transfer.
+    def animate_batch(self, driving: np.ndarray | torch.Tensor, return_intermediates: bool = False) -> torch.Tensor | dict:
+        """:meth:`detect` then :meth:`render` a batch of driving frames ``(B, C, H, W)`` (tensor) or ``(B, H, W, C)`` (array)."""
+        self._require_source()
+        return self.render(self.detect(driving), return_intermediates)
 
-        This is the keypoint explorer's update: a drag moves ``kp_norm`` only,
-        and the source stays encoded.
+    @torch.inference_mode()
+    def animate_keypoints(self, kp_norm: Keypoints, return_intermediates: bool = True) -> torch.Tensor | dict:
+        """Paint frames for keypoints given directly: no detection, no motion transfer.
 
         Args:
             kp_norm: ``value`` ``(B, K, 2)`` in ``[-1, 1]`` and, for models with
                 Jacobians, ``jacobian`` ``(B, K, 2, 2)``, already expressed for the
-                source (as :meth:`MotionOptions.apply` returns them).
+                source (as :meth:`transfer` returns them).
 
         Returns:
-            Like :meth:`animate_batch`, without ``kp_driving``.
+            Like :meth:`render`, without ``kp_driving``.
 
         Example:
             >>> kp = engine.set_source(source)  # doctest: +SKIP
@@ -329,14 +332,56 @@ class AnimationEngine:
             >>> engine.animate_keypoints(moved)["prediction"].shape  # doctest: +SKIP
             torch.Size([1, 3, 256, 256])
         """
-        kp_norm = {key: torch.as_tensor(value, dtype=torch.float32, device=self.device) for key, value in kp_norm.items()}
-        check_keypoints(kp_norm, self.model.config.num_kp, self.model.config.estimate_jacobian)
+        kp_norm = self._as_keypoints(kp_norm)
         out = self._paint(kp_norm)
         if not return_intermediates:
-            return out["prediction"]
+            return out.prediction
         return {**out, "kp_norm": kp_norm, "kp_source": self.kp_source}
 
-    def _batches(self, frames):
+    def _as_keypoints(self, kp: Keypoints) -> Keypoints:
+        kp = Keypoints(**{key: torch.as_tensor(kp[key], dtype=torch.float32, device=self.device) for key in kp})
+        check_keypoints(kp, self.model.config.num_kp, self.model.config.estimate_jacobian)
+        return kp
+
+    # The stages the keypoint explorer and the math notebook show, for keypoints already expressed for the source.
+
+    @property
+    def has_dense_motion(self) -> bool:
+        """Whether the generator has a dense motion network (masks, sparse motions, occlusion)."""
+        return self.network.generator.dense_motion_network is not None
+
+    @property
+    def source_for_motion(self) -> torch.Tensor:
+        """The source at the dense motion's resolution ``(1, C, h, w)``, as the dense motion network sees it."""
+        self._require_source()
+        return self.encoding.motion_image
+
+    @torch.inference_mode()
+    def dense_motion(self, kp_norm: Keypoints) -> DenseMotion:
+        """The dense motion network's prediction (mask, sparse_deformed, deformation, occlusion_map), batch ``B``."""
+        self._require_source()
+        with torch_threads(self.num_threads):
+            return self.network.generator.dense_motion_network.predict(
+                self.encoding.motion_image, self.kp_source, self._as_keypoints(kp_norm)
+            )
+
+    @torch.inference_mode()
+    def heatmap_difference(self, kp_norm: Keypoints) -> torch.Tensor:
+        """Keypoint gaussians of ``kp_norm`` minus the source's, background first: ``(B, K+1, h, w)``."""
+        size = tuple(self.source_for_motion.shape[2:])
+        with torch_threads(self.num_threads):
+            return self.network.generator.dense_motion_network.heatmap_difference(
+                size, self.kp_source, self._as_keypoints(kp_norm)
+            )
+
+    @torch.inference_mode()
+    def warp_source(self, deformation: torch.Tensor) -> torch.Tensor:
+        """The source ``(B, C, H, W)`` warped by a dense motion ``(B, h, w, 2)``, as the generator warps it."""
+        self._require_source()
+        source = self.encoding.image.expand(len(deformation), *self.encoding.image.shape[1:])
+        return deform(source, deformation)
+
+    def _batches(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         batch = []
         for frame in frames:
             batch.append(np.asarray(frame, dtype=np.float32))
@@ -346,7 +391,7 @@ class AnimationEngine:
         if batch:
             yield np.stack(batch)
 
-    def stream(self, frames):
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Yield one animated ``(H, W, C)`` float32 frame per driving frame of the iterable ``frames``.
 
         On CUDA, a batch is copied back while the next one is computed.
@@ -360,8 +405,24 @@ class AnimationEngine:
         while copies:
             yield from copies.popleft().frames()
 
+    def track(self, frames: Iterable[np.ndarray], fps: float = 25.0) -> MotionTrack:
+        """The keypoints of driving ``frames`` (an iterable of ``(H, W, C)``) over time, as a
+        :class:`~fomm_nb.tracks.MotionTrack` (see :func:`fomm_nb.tracks.replay.extract_track`)."""
+        return extract_track(self, frames, fps)
 
-def animate(model, source, driving, options=None, batch_size=4, progress=False):
+    def stream_track(self, track: MotionTrack) -> Iterator[np.ndarray]:
+        """Yield one animated ``(H, W, C)`` frame per frame of ``track`` (see :func:`fomm_nb.tracks.replay.stream_track`)."""
+        return stream_track(self, track)
+
+
+def animate(
+    model: FirstOrderModel,
+    source: np.ndarray,
+    driving: Iterable[np.ndarray],
+    options: MotionOptions | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = False,
+) -> np.ndarray:
     """Animate ``source`` ``(H, W, C)`` by ``driving`` (an iterable of ``(H, W, C)`` frames).
 
     Returns a ``(T, H, W, C)`` float32 array. For long videos use

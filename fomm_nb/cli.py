@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 from .arguments import device_option, int_option
+from .config import DEFAULT_BATCH_SIZE
 from .errors import FommError
 from .outputs import PICTURE_SUFFIXES, VIDEO_SUFFIXES, Output, check_outputs
 from .tracks import command as tracks_command
@@ -65,14 +66,15 @@ def _add_animate_arguments(parser):
                              "model's keypoints (default) or face landmarks (needs face_alignment)")
     parser.add_argument("--out", default="result.mp4", help="output video (.mp4 or .gif)")
     parser.add_argument("--side-by-side", help="also write source | driving | result to this video")
-    parser.add_argument("--batch-size", type=int_option(1), default=8, help="driving frames per batch")
+    parser.add_argument("--batch-size", type=int_option(1), default=DEFAULT_BATCH_SIZE,
+                        help="driving frames per batch (default %(default)s)")
     parser.add_argument("--device", type=device_option, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
 
 
 def _run_animate(args):
-    from .animate import MotionOptions
     from .hub import get_model
+    from .motion import MotionOptions
     from .pipeline import animate_files
 
     if tracks_command.uses_track(args):

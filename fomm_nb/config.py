@@ -25,7 +25,10 @@ from .errors import ConfigError
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 
-#: Driving frames per batch, everywhere (engine, CLI, pipeline, evaluate, widgets): see the README's speed figures.
+#: Driving frames per batch, everywhere (engine, CLI, pipeline, evaluate). Measured by
+#: benchmarks/batch_size.py on 2 CPU cores: 4 was fastest or tied for the bundled 64x64 model
+#: (36 frames/s; 8: 35, 16: 33, 1: 21) and vox-256 (2.06 frames/s; 8 and 16: 2.04), and smaller
+#: batches hold less memory. The apps paint single frames with batch_size=1.
 DEFAULT_BATCH_SIZE = 4
 
 #: Short model names and the published config each one uses.

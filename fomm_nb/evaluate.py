@@ -19,6 +19,7 @@ Example:
     >>> print(format_report(report))  # doctest: +SKIP
 """
 
+import argparse
 import json
 from dataclasses import dataclass
 
@@ -26,11 +27,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .animate import AnimationEngine, MotionOptions
+from .animate import AnimationEngine
 from .arguments import check_range, device_option, int_option
+from .config import DEFAULT_BATCH_SIZE
 from .data.procedural import make_video, render, split_seed
 from .geometry import make_coordinate_grid
+from .model import FirstOrderModel
+from .motion import MotionOptions
 from .outputs import Output, check_outputs, write_text_atomically
+from .tracks import FILTERS
+from .tracks.evaluation import evaluate_smoothing, format_smoothing_table, named_filters
 
 
 def _normalised(points, size):
@@ -38,7 +44,7 @@ def _normalised(points, size):
     return np.asarray(points, dtype=np.float64) / (size - 1) * 2 - 1
 
 
-def affine_warp(image, landmarks_from, landmarks_to):
+def affine_warp(image: np.ndarray, landmarks_from: np.ndarray, landmarks_to: np.ndarray) -> np.ndarray:
     """Move ``image`` ``(H, W, 3)`` by the least-squares affine map taking ``landmarks_from`` to ``landmarks_to``.
 
     Landmarks are ``(L, 2)`` pixel coordinates; the result is ``(H, W, 3)``.
@@ -62,7 +68,9 @@ class LandmarkRegressor:
     weights: np.ndarray  # (2K + 1, 2L)
 
     @classmethod
-    def fit(cls, engine, num_videos=40, frames_per_video=8, ridge=1e-3):
+    def fit(
+        cls, engine: AnimationEngine, num_videos: int = 40, frames_per_video: int = 8, ridge: float = 1e-3
+    ) -> "LandmarkRegressor":
         """Fit on training-split videos by ridge regression."""
         size = engine.model.image_size
         features, targets = [], []
@@ -74,7 +82,7 @@ class LandmarkRegressor:
         gram = x.T @ x + ridge * np.eye(x.shape[1])
         return cls(np.linalg.solve(gram, x.T @ y))
 
-    def predict(self, engine, images):
+    def predict(self, engine: AnimationEngine, images: np.ndarray) -> np.ndarray:
         """Landmarks ``(T, L, 2)`` read off ``images`` ``(T, H, W, 3)``."""
         return (_features(engine.detect(np.asarray(images))) @ self.weights).reshape(len(images), -1, 2)
 
@@ -94,7 +102,14 @@ def _animate(engine, source, frames, relative):
     return np.stack(list(engine.stream(frames)))
 
 
-def evaluate(model, num_videos=50, num_frames=32, batch_size=16, regressor=None, progress=False):
+def evaluate(
+    model: FirstOrderModel,
+    num_videos: int = 50,
+    num_frames: int = 32,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    regressor: LandmarkRegressor | None = None,
+    progress: bool = False,
+) -> dict[str, float]:
     """All metrics on ``num_videos`` test videos of ``num_frames`` frames: a dict of floats."""
     check_range("num_videos", num_videos, low=1)
     check_range("num_frames", num_frames, low=2)  # relative motion needs a frame after the first
@@ -133,7 +148,7 @@ def evaluate(model, num_videos=50, num_frames=32, batch_size=16, regressor=None,
     return {"num_videos": num_videos, "num_frames": num_frames, **sums}
 
 
-def format_report(report):
+def format_report(report: dict[str, float]) -> str:
     """The metrics as a small text table, with the acceptance ratios."""
     lines = [f"{report['num_videos']} held-out procedural videos x {report['num_frames']} frames", ""]
     lines.append(f"{'metric':<22}{'model':>10}{'no motion':>11}{'affine':>10}")
@@ -155,22 +170,28 @@ def format_report(report):
     return "\n".join(lines)
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="demo", help="model name or checkpoint (procedural-face models)")
     parser.add_argument("--config", help="config for a checkpoint that stores none")
     parser.add_argument("--videos", type=int_option(1), default=50, help="held-out videos")
     parser.add_argument("--frames", type=int_option(2), default=32, help="frames per video")
     parser.add_argument("--json", help="also write the metrics to this JSON file")
     parser.add_argument("--device", type=device_option, help="cpu or cuda")
+    parser.add_argument("--smooth", nargs="*", choices=FILTERS, metavar="FILTER",
+                        help="instead: jitter, L1, AKD and lag with these filters (none given: all) and without, "
+                             "on clean and on webcam-degraded driving frames")
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from .hub import get_model
 
     check_outputs([Output("--json", args.json, (".json",))], {"--model": args.model, "--config": args.config})
     model = get_model(args.model, config=args.config, device=args.device)
     with torch.inference_mode():
-        report = evaluate(model, num_videos=args.videos, num_frames=args.frames, progress=True)
-    print(format_report(report))
+        if args.smooth is not None:  # the smoothing table (fomm_nb.tracks.evaluation)
+            report = evaluate_smoothing(model, named_filters(args.smooth), args.videos, args.frames, progress=True)
+        else:
+            report = evaluate(model, num_videos=args.videos, num_frames=args.frames, progress=True)
+    print(format_report(report) if args.smooth is None else format_smoothing_table(report))
     if args.json:
         write_text_atomically(args.json, json.dumps(report, indent=2))

@@ -11,6 +11,8 @@ checkpoints (pinned by ``tests/fixtures/official``):
   trained with this half-pixel mismatch, so reproducing them means keeping it.
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -30,7 +32,9 @@ __all__ = [
 ]
 
 
-def make_coordinate_grid(spatial_size, dtype=torch.float32, device=None):
+def make_coordinate_grid(
+    spatial_size: Sequence[int], dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Return the ``(H, W, 2)`` grid of pixel-centre coordinates in ``[-1, 1]``.
 
     ``grid[i, j] = (x_j, y_i)`` with ``x_j = 2 j / (W - 1) - 1``.
@@ -50,7 +54,7 @@ def make_coordinate_grid(spatial_size, dtype=torch.float32, device=None):
     return torch.stack([xx, yy], dim=2)
 
 
-def kp2gaussian(kp_value, spatial_size, kp_variance):
+def kp2gaussian(kp_value: torch.Tensor, spatial_size: Sequence[int], kp_variance: float) -> torch.Tensor:
     """Render one isotropic gaussian per keypoint.
 
     Args:
@@ -71,7 +75,7 @@ def kp2gaussian(kp_value, spatial_size, kp_variance):
     return torch.exp(-0.5 * (offset**2).sum(-1) / kp_variance)
 
 
-def warp(image, grid):
+def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Sample ``image`` ``(B, C, H, W)`` at ``grid`` ``(B, h, w, 2)`` (bilinear, zeros outside).
 
     Example:
@@ -82,7 +86,7 @@ def warp(image, grid):
     return F.grid_sample(image, grid, align_corners=GRID_SAMPLE_ALIGN_CORNERS)
 
 
-def resize_flow(flow, spatial_size):
+def resize_flow(flow: torch.Tensor, spatial_size: Sequence[int]) -> torch.Tensor:
     """Resize a sampling grid ``(B, h, w, 2)`` to ``(B, H, W, 2)`` bilinearly.
 
     The values are coordinates in ``[-1, 1]``, so they need no rescaling.
@@ -113,7 +117,7 @@ def deform(image: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
     return warp(image, resize_flow(deformation, image.shape[2:]))
 
 
-def inverse_2x2(matrix):
+def inverse_2x2(matrix: torch.Tensor) -> torch.Tensor:
     """Invert a batch of 2x2 matrices ``(..., 2, 2)`` in closed form.
 
     Example:

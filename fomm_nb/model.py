@@ -23,8 +23,9 @@ class FirstOrderModel(nn.Module):
     """Holds ``kp_detector``, ``generator`` and optionally ``discriminator``, plus their ``config``.
 
     The parts keep the published call conventions:
-    ``model.kp_detector(image)`` -> ``{"value", "jacobian"}`` and
-    ``model.generator(source, kp_source=..., kp_driving=...)`` -> ``{"prediction", ...}``.
+    ``model.kp_detector(image)`` -> :class:`~fomm_nb.types.Keypoints` (``kp["value"]``,
+    ``kp["jacobian"]``) and ``model.generator(source, kp_source=..., kp_driving=...)`` ->
+    :class:`~fomm_nb.types.GeneratorOutput` (``out["prediction"]``, ...).
     """
 
     def __init__(self, config: ModelConfig, with_discriminator: bool = False) -> None:

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .model import FirstOrderModel
 from .modules.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
 from .winograd import WinogradConv2d
 
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 
-def fold_batchnorm(conv, norm):
+def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
     """A new ``nn.Conv2d`` equal to ``norm(conv(x))`` for an eval-mode ``BatchNorm2d``.
 
     The per-channel scale and the bias are computed in float64.
@@ -108,7 +109,7 @@ def _winograd_eligible(conv):
     return shape and plain and conv.in_channels >= WINOGRAD_MIN_CHANNELS
 
 
-def to_channels_last(tensor):
+def to_channels_last(tensor: torch.Tensor) -> torch.Tensor:
     """``(B, C, H, W)`` tensor stored NHWC (same values, same shape).
 
     Example:
@@ -132,14 +133,14 @@ class ConvReLU(nn.Module):
         super().__init__()
         self.conv = fold_batchnorm(block.conv, block.norm)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x).relu_()
 
 
 class PooledConvReLU(ConvReLU):
     """An eval-mode :class:`~fomm_nb.modules.blocks.DownBlock2d`: :class:`ConvReLU`, then 2x2 average pooling."""
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(super().forward(x), kernel_size=2)
 
 
@@ -199,7 +200,7 @@ class UpsampledConvReLU(nn.Module):
         self.bias = self.conv.bias.detach().repeat(4)
         self.weight = phases.contiguous(memory_format=_memory_format(weight))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
         if min(height, width) < PHASE_MIN_SIZE:
             return self.conv(F.interpolate(x, scale_factor=2, mode="nearest")).relu_()
@@ -233,7 +234,7 @@ class FoldedResBlock2d(nn.Module):
         self.conv1 = fold_batchnorm(block.conv1, block.norm2)
         self.conv2 = copy.deepcopy(block.conv2)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(F.relu(self.norm1(x)))
         return self.conv2(out.relu_()).add_(x)
 
@@ -267,7 +268,7 @@ def _winograd(module):
     return WinogradConv2d(module) if isinstance(module, nn.Conv2d) and _winograd_eligible(module) else None
 
 
-def optimize_for_inference(model, channels_last=True, winograd=True):
+def optimize_for_inference(model: FirstOrderModel, channels_last: bool = True, winograd: bool = True) -> FirstOrderModel:
     """A copy of ``model`` (any module built from :mod:`fomm_nb.modules.blocks`) for fast inference.
 
     The copy is in eval mode, its parameters do not require gradients, and

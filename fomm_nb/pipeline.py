@@ -40,12 +40,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .animate import AnimationEngine, MotionOptions
+from .animate import AnimationEngine
 from .arguments import check_batch_memory
 from .best_frame import find_best_frame
+from .config import DEFAULT_BATCH_SIZE
 from .errors import InputError, MediaError
 from .face import Box, FaceNotFoundError, crop, face_crop_box, video_crop_boxes
 from .media import VideoWriter, fit_frame, has_audio, mux_audio, open_video, read_image, side_by_side
+from .motion import MotionOptions
 from .outputs import PICTURE_SUFFIXES, VIDEO_SUFFIXES, Output, PathLike, check_outputs
 
 if TYPE_CHECKING:
@@ -101,7 +103,7 @@ def animate_files(
     driving_path: PathLike,
     output_path: PathLike,
     options: MotionOptions | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     crop: str = "crop",
     side_by_side_path: PathLike | None = None,
     keep_audio: bool = True,
@@ -113,7 +115,7 @@ def animate_files(
 
     Args:
         model: a :class:`~fomm_nb.model.FirstOrderModel`.
-        options: :class:`~fomm_nb.animate.MotionOptions` (relative by default).
+        options: :class:`~fomm_nb.motion.MotionOptions` (relative by default).
         crop: how frames become the model's square size: ``"crop"`` (centre),
             ``"pad"``, ``"stretch"`` or ``"face"`` (cut around the face; a
             :class:`~fomm_nb.face.FaceNotFoundError` naming the file when

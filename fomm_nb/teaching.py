@@ -11,12 +11,18 @@ Example:
     tensor(True)
 """
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
+# spatial_softmax and spatial_expectation are the detector's own (fomm_nb.geometry), shown here for the notebook.
 from .geometry import inverse_2x2, make_coordinate_grid, spatial_expectation, spatial_softmax
+from .modules.keypoint_detector import KPDetector
 from .plotting import as_image, heatmap_image, keypoint_colours, plot_keypoints, to_pixels
+from .types import Keypoints
 
 __all__ = [
     "detector_logits",
@@ -31,7 +37,7 @@ __all__ = [
 
 
 @torch.no_grad()
-def detector_logits(detector, image):
+def detector_logits(detector: KPDetector, image: torch.Tensor) -> torch.Tensor:
     """The keypoint detector's heatmap logits before the softmax: ``(B, K, h, w)``.
 
     ``softmax(logits / detector.temperature)`` over each map is the
@@ -47,12 +53,10 @@ def detector_logits(detector, image):
         >>> logits.shape  # doctest: +SKIP
         torch.Size([1, 10, 26, 26])
     """
-    if detector.scale_factor != 1:
-        image = detector.down(image)
-    return detector.kp(detector.predictor(image))
+    return detector.logits(image)
 
 
-def local_grid(centre, radius=0.15, lines=5, points=21):
+def local_grid(centre: np.ndarray, radius: float = 0.15, lines: int = 5, points: int = 21) -> np.ndarray:
     """Polylines of a small square grid around ``centre`` ``(2,)``: ``(2 * lines, points, 2)`` in [-1, 1] units.
 
     Example:
@@ -71,7 +75,7 @@ def _numpy(value):
     return value.detach().float().cpu().numpy() if torch.is_tensor(value) else np.asarray(value, np.float32)
 
 
-def plot_coordinate_grid(spatial_size=(9, 9)):
+def plot_coordinate_grid(spatial_size: tuple[int, int] = (9, 9)) -> Figure:
     """The coordinate grid ``(h, w, 2)``: its x and y channels, and the points it names.
 
     Example:
@@ -96,7 +100,13 @@ def plot_coordinate_grid(spatial_size=(9, 9)):
     return figure
 
 
-def plot_temperatures(image, logits, k, temperatures, true_temperature=None):
+def plot_temperatures(
+    image: torch.Tensor,
+    logits: torch.Tensor,
+    k: int,
+    temperatures: Sequence[float],
+    true_temperature: float | None = None,
+) -> Figure:
     """Keypoint ``k``'s softmax heatmap at several temperatures, over ``image``, its expectation marked.
 
     Args:
@@ -130,7 +140,14 @@ def plot_temperatures(image, logits, k, temperatures, true_temperature=None):
     return figure
 
 
-def plot_reference_frame(source, driving, kp_source, kp_driving, k, radius=0.15):
+def plot_reference_frame(
+    source: torch.Tensor,
+    driving: torch.Tensor,
+    kp_source: Keypoints,
+    kp_driving: Keypoints,
+    k: int,
+    radius: float = 0.15,
+) -> Figure:
     """How keypoint ``k``'s local affine maps carry a small grid from D through R to S.
 
     Left: a grid around ``T_D<-R(p_k)`` in the driving frame. Middle: the same
@@ -186,7 +203,13 @@ def plot_reference_frame(source, driving, kp_source, kp_driving, k, radius=0.15)
     return figure
 
 
-def plot_equivariance(image, warped, kp, kp_warped, kp_mapped_back):
+def plot_equivariance(
+    image: torch.Tensor,
+    warped: torch.Tensor,
+    kp: torch.Tensor,
+    kp_warped: torch.Tensor,
+    kp_mapped_back: torch.Tensor,
+) -> Figure:
     """The equivariance check in three panels: X with its keypoints; the warped image Y with its own;
     X again with ``T_X<-Y`` of Y's keypoints (crosses) over X's (discs).
 

@@ -43,7 +43,7 @@ def _vandermonde(columns, points):
     return torch.tensor(rows, dtype=torch.float64)
 
 
-def winograd_matrices(tile, kernel_size):
+def winograd_matrices(tile: int, kernel_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(A^T, G, B^T)`` of ``F(tile, kernel_size)`` in float64: ``(m, a)``, ``(a, r)``, ``(a, a)``.
 
     Example:
@@ -101,7 +101,7 @@ class WinogradConv2d(nn.Module):
         transformed = g @ self.conv.weight.detach() @ g.T  # (C_out, C_in, a, a)
         return transformed.permute(2, 3, 1, 0).reshape(self.alpha * self.alpha, self.conv.in_channels, -1).contiguous()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
         out_height = height + 2 * self.padding - self.kernel_size + 1
         out_width = width + 2 * self.padding - self.kernel_size + 1

@@ -6,6 +6,7 @@ import torch
 
 import fomm_nb
 from fomm_nb.animate import AnimationEngine, MotionOptions
+from fomm_nb.types import DenseMotion, Keypoints
 from conftest import OFFICIAL, load_golden
 
 
@@ -127,3 +128,48 @@ def test_keypoints_that_do_not_fit_the_model_are_a_clear_error(model, clip):
         engine.animate_keypoints({**good, "value": torch.zeros(1, 3, 2)})
     with pytest.raises(fomm_nb.InputError, match="keypoints without 'jacobian'"):
         engine.animate_keypoints({"value": good["value"]})
+
+
+def test_a_model_loaded_under_inference_mode_animates(clip):
+    """Inference tensors have no version counter; the engine's cache of its fast copy must not need one."""
+    source, driving = clip
+    with torch.inference_mode():
+        model = fomm_nb.load_model(OFFICIAL / "tiny-mgif.yaml", OFFICIAL / "tiny-mgif.pth.tar", device="cpu")
+    assert next(model.parameters()).is_inference()
+    actual = fomm_nb.animate(model, source, driving[:3], batch_size=2)
+    with torch.inference_mode():
+        expected = reference_frames(model, source, driving[:3])
+    assert np.abs(actual - expected).max() <= 1e-5
+
+
+def test_render_applies_the_engine_options_to_given_keypoints(model, clip):
+    """animate_batch is detect + render; render transfers with engine.options, set at any time."""
+    source, driving = clip
+    engine = AnimationEngine(model, batch_size=4)
+    engine.set_source(source)
+    kp_driving = engine.detect(driving[:4])
+    assert isinstance(kp_driving, Keypoints) and kp_driving.value.shape == (4, 10, 2)
+    relative = engine.render(kp_driving)
+    assert torch.equal(relative, engine.animate_batch(driving[:4]))
+    engine.options = MotionOptions(relative=False)
+    absolute = engine.render(kp_driving, return_intermediates=True)
+    assert torch.equal(absolute["kp_norm"]["value"], kp_driving.value)
+    assert (absolute["prediction"] - relative).abs().max() > 1e-4
+    expected = reference_frames(model, source, driving[:4], use_relative_movement=False)
+    assert np.abs(absolute["prediction"].permute(0, 2, 3, 1).numpy() - expected).max() <= 1e-5
+
+
+def test_the_stages_for_the_explorer_match_the_generator(model, clip):
+    source, driving = clip
+    engine = AnimationEngine(model, batch_size=2)
+    engine.set_source(source)
+    out = engine.render(engine.detect(driving[:2]), return_intermediates=True)
+    motion = engine.dense_motion(out["kp_norm"])
+    assert isinstance(motion, DenseMotion)
+    for key in ("mask", "deformation", "occlusion_map", "sparse_deformed"):
+        assert torch.allclose(motion[key], out[key], atol=1e-5), key
+    assert torch.allclose(engine.warp_source(motion.deformation), out["deformed"], atol=1e-5)
+    heatmaps = engine.heatmap_difference(out["kp_norm"])
+    assert heatmaps.shape == (2, 11, 32, 32) and engine.source_for_motion.shape == (1, 3, 32, 32)
+    assert torch.equal(heatmaps[:, 0], torch.zeros(2, 32, 32))  # the background has no gaussian
+    assert engine.has_dense_motion

@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from fomm_nb import InputError, freeze_keypoints, movement_scale_ratio, normalize_kp
+from fomm_nb.motion import MotionOptions, transfer_motion
+from fomm_nb.types import Keypoints
 
 
 def random_kp(batch=1, num_kp=5, seed=0):
@@ -73,10 +75,48 @@ def test_blend_moves_continuously_from_absolute_to_relative(kps):
     source, driving, initial = kps
     absolute = normalize_kp(source, driving, initial, use_relative_movement=False)["value"]
     relative = normalize_kp(source, driving, initial)["value"]
-    assert torch.allclose(normalize_kp(source, driving, initial, relative_blend=0.0)["value"], absolute)
-    assert torch.allclose(normalize_kp(source, driving, initial, relative_blend=1.0)["value"], relative)
-    half = normalize_kp(source, driving, initial, relative_blend=0.5)["value"]
-    assert torch.allclose(half, (absolute + relative) / 2, atol=1e-6)
+    at = {r: transfer_motion(source, driving, initial, MotionOptions(relative=r)).value for r in (0.0, 0.5, 1.0)}
+    assert torch.allclose(at[0.0], absolute) and torch.allclose(at[1.0], relative)
+    assert torch.allclose(at[0.5], (absolute + relative) / 2, atol=1e-6)
+    assert torch.allclose(normalize_kp(source, driving, initial, use_relative_movement=0.5)["value"], at[0.5])
+
+
+def test_blend_with_adapted_scale_follows_the_documented_formula(kps):
+    source, driving, initial = kps
+    r, s = 0.25, 1.5
+    a = movement_scale_ratio(source, initial)
+    out = transfer_motion(source, driving, initial, MotionOptions(relative=r, adapt_movement_scale=True, movement_scale=s))
+    anchor = (1 - r) * initial["value"] + r * source["value"]
+    assert torch.allclose(out.value, anchor + s * ((1 - r) + r * a) * (driving["value"] - initial["value"]), atol=1e-6)
+    relative_jacobian = driving["jacobian"] @ torch.inverse(initial["jacobian"]) @ source["jacobian"]
+    assert torch.allclose(out.jacobian, (1 - r) * driving["jacobian"] + r * relative_jacobian, atol=1e-6)
+
+
+def test_relative_blend_is_an_accepted_deprecated_name(kps):
+    source, driving, initial = kps
+    with pytest.deprecated_call():
+        old = normalize_kp(source, driving, initial, relative_blend=0.5)["value"]
+    assert torch.equal(old, transfer_motion(source, driving, initial, MotionOptions(relative=0.5)).value)
+
+
+def test_booleans_mean_one_and_zero_and_the_result_is_typed(kps):
+    assert MotionOptions(relative=True).relative == 1.0 and MotionOptions(relative=False).relative == 0.0
+    source, driving, initial = kps
+    out = transfer_motion(source, driving, initial, MotionOptions(relative=False))
+    assert isinstance(out, Keypoints) and out.value is driving["value"]
+
+
+def test_motion_options_keep_their_old_address():
+    from fomm_nb.animate import MotionOptions as from_engine
+
+    assert from_engine is MotionOptions
+
+
+def test_frozen_option_holds_keypoints_in_the_transfer(kps):
+    source, driving, initial = kps
+    out = transfer_motion(source, driving, initial, MotionOptions(frozen=[True, False, False, False, False]))
+    assert torch.allclose(out.value[:, 0], source["value"][:, 0].expand(3, 2))
+    assert not torch.allclose(out.value[:, 1], source["value"][:, 1].expand(3, 2))
 
 
 def test_movement_scale_multiplies_the_displacement(kps):
@@ -89,8 +129,12 @@ def test_movement_scale_multiplies_the_displacement(kps):
 
 def test_bad_controls_are_clear_errors(kps):
     source, driving, initial = kps
-    with pytest.raises(InputError, match="relative_blend"):
-        normalize_kp(source, driving, initial, relative_blend=1.5)
+    with pytest.raises(InputError, match=r"relative must lie in \[0, 1\]"):
+        normalize_kp(source, driving, initial, use_relative_movement=1.5)
+    options = MotionOptions()
+    options.relative = -0.5  # set after construction (a slider): checked when used
+    with pytest.raises(InputError, match=r"relative must lie in \[0, 1\].*-0.5"):
+        transfer_motion(source, driving, initial, options)
     with pytest.raises(InputError, match="source has 5 keypoints, driving has 4"):
         normalize_kp(source, random_kp(num_kp=4), initial)
 

@@ -24,7 +24,7 @@ class ResBlock2d(nn.Module):
         self.norm1 = nn.BatchNorm2d(channels, affine=True)
         self.norm2 = nn.BatchNorm2d(channels, affine=True)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(F.relu(self.norm1(x)))
         out = self.conv2(F.relu(self.norm2(out)))
         return out + x
@@ -43,7 +43,7 @@ class SameBlock2d(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding)
         self.norm = nn.BatchNorm2d(out_channels, affine=True)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.norm(self.conv(x)))
 
 
@@ -55,7 +55,7 @@ class DownBlock2d(SameBlock2d):
         torch.Size([1, 8, 8, 8])
     """
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(super().forward(x), kernel_size=2)
 
 
@@ -67,11 +67,11 @@ class UpBlock2d(SameBlock2d):
         torch.Size([1, 4, 16, 16])
     """
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
-def channels_at_depth(block_expansion, level, max_features):
+def channels_at_depth(block_expansion: int, level: int, max_features: int) -> int:
     """Feature count at depth ``level`` of an encoder: doubles per level, capped."""
     return min(max_features, block_expansion * 2**level)
 
@@ -94,7 +94,7 @@ class Encoder(nn.Module):
             for i in range(num_blocks)
         )
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
         for block in self.down_blocks:
             features.append(block(features[-1]))
@@ -121,7 +121,7 @@ class Decoder(nn.Module):
         self.up_blocks = nn.ModuleList(blocks)
         self.out_filters = block_expansion + in_features
 
-    def forward(self, features):
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         skips = list(features)
         out = skips.pop()
         for block in self.up_blocks:
@@ -144,7 +144,7 @@ class Hourglass(nn.Module):
         self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
         self.out_filters = self.decoder.out_filters
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
 
 
@@ -173,7 +173,7 @@ class AntiAliasInterpolation2d(nn.Module):
         self.groups = channels
         self.stride = int(1 / scale)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         before, after = self.pad_before, self.pad_after
         blurred = F.conv2d(F.pad(x, (before, after, before, after)), self.weight, groups=self.groups)
         return blurred[:, :, :: self.stride, :: self.stride]

@@ -95,15 +95,15 @@ class DenseMotionNetwork(nn.Module):
 
     def __init__(
         self,
-        block_expansion,
-        num_blocks,
-        max_features,
-        num_kp,
-        num_channels,
-        estimate_occlusion_map=False,
-        scale_factor=1,
-        kp_variance=0.01,
-    ):
+        block_expansion: int,
+        num_blocks: int,
+        max_features: int,
+        num_kp: int,
+        num_channels: int,
+        estimate_occlusion_map: bool = False,
+        scale_factor: float = 1,
+        kp_variance: float = 0.01,
+    ) -> None:
         super().__init__()
         in_features = (num_kp + 1) * (num_channels + 1)
         self.hourglass = Hourglass(block_expansion, in_features, num_blocks, max_features)

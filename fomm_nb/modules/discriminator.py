@@ -6,11 +6,14 @@ feature maps (for the feature-matching loss) and a map of real/fake scores
 keypoint gaussians as extra input channels.
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..geometry import kp2gaussian
+from ..types import Keypoints
 from .blocks import channels_at_depth
 
 
@@ -22,13 +25,15 @@ def _maybe_spectral_norm(conv, enabled):
 class DiscriminatorBlock(nn.Module):
     """Conv (4x4, no padding), optional InstanceNorm, LeakyReLU(0.2), optional 2x2 pooling."""
 
-    def __init__(self, in_channels, out_channels, norm=False, kernel_size=4, pool=False, sn=False):
+    def __init__(
+        self, in_channels: int, out_channels: int, norm: bool = False, kernel_size: int = 4, pool: bool = False, sn: bool = False
+    ) -> None:
         super().__init__()
         self.conv = _maybe_spectral_norm(nn.Conv2d(in_channels, out_channels, kernel_size), sn)
         self.norm = nn.InstanceNorm2d(out_channels, affine=True) if norm else None
         self.pool = pool
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
         if self.norm is not None:
             out = self.norm(out)
@@ -48,16 +53,16 @@ class Discriminator(nn.Module):
 
     def __init__(
         self,
-        num_channels=3,
-        block_expansion=64,
-        num_blocks=4,
-        max_features=512,
-        sn=False,
-        use_kp=False,
-        num_kp=10,
-        kp_variance=0.01,
-        **unused,
-    ):
+        num_channels: int = 3,
+        block_expansion: int = 64,
+        num_blocks: int = 4,
+        max_features: int = 512,
+        sn: bool = False,
+        use_kp: bool = False,
+        num_kp: int = 10,
+        kp_variance: float = 0.01,
+        **unused: object,
+    ) -> None:
         super().__init__()
         first_channels = num_channels + (num_kp if use_kp else 0)
         self.down_blocks = nn.ModuleList(
@@ -75,7 +80,7 @@ class Discriminator(nn.Module):
         self.use_kp = use_kp
         self.kp_variance = kp_variance
 
-    def forward(self, x, kp=None):
+    def forward(self, x: torch.Tensor, kp: Keypoints | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
         out = x
         if self.use_kp:
             out = torch.cat([out, kp2gaussian(kp["value"], x.shape[2:], self.kp_variance)], dim=1)
@@ -93,12 +98,14 @@ class MultiScaleDiscriminator(nn.Module):
     and returns ``feature_maps_<scale>`` and ``prediction_map_<scale>``.
     """
 
-    def __init__(self, scales=(), **kwargs):
+    def __init__(self, scales: Sequence[float] = (), **kwargs: object) -> None:
         super().__init__()
         self.scales = [str(scale) for scale in scales]
         self.discs = nn.ModuleDict({scale.replace(".", "-"): Discriminator(**kwargs) for scale in self.scales})
 
-    def forward(self, pyramid, kp=None):
+    def forward(
+        self, pyramid: dict[str, torch.Tensor], kp: Keypoints | None = None
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         out = {}
         for scale in self.scales:
             features, scores = self.discs[scale.replace(".", "-")](pyramid["prediction_" + scale], kp)

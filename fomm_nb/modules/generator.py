@@ -58,16 +58,16 @@ class OcclusionAwareGenerator(nn.Module):
 
     def __init__(
         self,
-        num_channels,
-        num_kp,
-        block_expansion,
-        max_features,
-        num_down_blocks,
-        num_bottleneck_blocks,
-        estimate_occlusion_map=False,
-        dense_motion_params=None,
-        estimate_jacobian=False,
-    ):
+        num_channels: int,
+        num_kp: int,
+        block_expansion: int,
+        max_features: int,
+        num_down_blocks: int,
+        num_bottleneck_blocks: int,
+        estimate_occlusion_map: bool = False,
+        dense_motion_params: dict | None = None,
+        estimate_jacobian: bool = False,
+    ) -> None:
         super().__init__()
         if dense_motion_params is not None:
             self.dense_motion_network = DenseMotionNetwork(

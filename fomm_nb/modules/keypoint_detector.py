@@ -36,17 +36,17 @@ class KPDetector(nn.Module):
 
     def __init__(
         self,
-        block_expansion,
-        num_kp,
-        num_channels,
-        max_features,
-        num_blocks,
-        temperature,
-        estimate_jacobian=False,
-        scale_factor=1,
-        single_jacobian_map=False,
-        pad=0,
-    ):
+        block_expansion: int,
+        num_kp: int,
+        num_channels: int,
+        max_features: int,
+        num_blocks: int,
+        temperature: float,
+        estimate_jacobian: bool = False,
+        scale_factor: float = 1,
+        single_jacobian_map: bool = False,
+        pad: int = 0,
+    ) -> None:
         super().__init__()
         self.predictor = Hourglass(block_expansion, num_channels, num_blocks, max_features)
         features = self.predictor.out_filters

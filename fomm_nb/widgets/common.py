@@ -15,15 +15,21 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+import torch
 from PIL import Image
 
 from ..animate import AnimationEngine
 from ..errors import FommError, InputError
 from ..media import tensor_to_frames
+from ..model import FirstOrderModel
+from ..motion import MotionOptions
 from ..plotting import as_image
+from ..types import Keypoints
 
 __all__ = [
     "SYNC_BUDGET",
@@ -62,7 +68,7 @@ class MessageArea(widgets.Output):
         super().__init__(**kwargs)
         self.add_class("fomm-messages")
 
-    def report(self, error):
+    def report(self, error: BaseException | str) -> None:
         """Show ``error`` (an exception or a text) in place of the previous message."""
         if isinstance(error, BaseException):
             _log.debug("error shown in the app", exc_info=error)
@@ -71,11 +77,11 @@ class MessageArea(widgets.Output):
             text = str(error)
         self.outputs = ({"output_type": "stream", "name": "stderr", "text": text + "\n"},)
 
-    def clear(self):
+    def clear(self) -> None:
         if self.outputs:
             self.outputs = ()
 
-    def guard(self, handler):
+    def guard(self, handler: Callable) -> Callable:
         """``handler`` that reports its exceptions here instead of raising them."""
 
         @functools.wraps(handler)
@@ -89,7 +95,7 @@ class MessageArea(widgets.Output):
         return guarded
 
 
-def encode_image(image, size=None, smooth=True):
+def encode_image(image: np.ndarray | torch.Tensor, size: int | None = None, smooth: bool = True) -> bytes:
     """An image (anything :func:`~fomm_nb.plotting.as_image` takes, or uint8) as JPEG bytes, resized to ``size``.
 
     JPEG at quality :data:`JPEG_QUALITY`: some 30 times faster to encode than
@@ -119,7 +125,7 @@ class ImagePanel(widgets.VBox):
         b'\xff\xd8'
     """
 
-    def __init__(self, caption, size=128, smooth=True, css_class=None):
+    def __init__(self, caption: str, size: int = 128, smooth: bool = True, css_class: str | None = None) -> None:
         self.size = size
         self.smooth = smooth
         self.image = widgets.Image(format="jpeg", width=size, height=size)
@@ -129,7 +135,7 @@ class ImagePanel(widgets.VBox):
         title.add_class("fomm-caption")
         super().__init__([title, self.image])
 
-    def show(self, image):
+    def show(self, image: np.ndarray | torch.Tensor) -> None:
         self.image.value = encode_image(image, self.size, self.smooth)
 
 
@@ -149,14 +155,14 @@ class Debouncer:
         [2]
     """
 
-    def __init__(self, delay):
+    def __init__(self, delay: float) -> None:
         self.delay = delay
         self._lock = threading.Lock()
         self._running = threading.Lock()
         self._timer = None
         self._generation = 0
 
-    def submit(self, job):
+    def submit(self, job: Callable[[], Any]) -> None:
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -165,7 +171,7 @@ class Debouncer:
             self._timer.daemon = True
             self._timer.start()
 
-    def is_current(self, generation):
+    def is_current(self, generation: int) -> bool:
         return generation == self._generation
 
     def _run(self, job, generation):
@@ -173,7 +179,7 @@ class Debouncer:
             if self.is_current(generation):
                 job()
 
-    def flush(self, timeout=30.0):
+    def flush(self, timeout: float = 30.0) -> None:
         timer = self._timer
         if timer is not None:
             timer.join(timeout)
@@ -188,7 +194,7 @@ class DrivingFrames:
         torch.Size([1, 10, 2])
     """
 
-    def __init__(self, engine, frames):
+    def __init__(self, engine: AnimationEngine, frames: np.ndarray) -> None:
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 4 or len(frames) == 0:
             raise InputError(f"driving_frames must be a (T, H, W, 3) array with T >= 1, got shape {frames.shape}")
@@ -196,43 +202,49 @@ class DrivingFrames:
         self.frames = frames
         self._detected = {}
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.frames)
 
-    def keypoints(self, t):
+    def keypoints(self, t: int) -> Keypoints:
         """The detected keypoints of frame ``t``: ``value`` ``(1, K, 2)``, ``jacobian`` ``(1, K, 2, 2)``."""
         if t not in self._detected:
             self._detected[t] = self.engine.detect(self.frames[t])
         return self._detected[t]
 
 
-def prepare_engine(model, source, options=None, num_threads=INTERACTIVE_THREADS):
+def prepare_engine(
+    model: FirstOrderModel,
+    source: np.ndarray,
+    options: MotionOptions | None = None,
+    num_threads: int | None = INTERACTIVE_THREADS,
+) -> AnimationEngine:
     """An :class:`~fomm_nb.animate.AnimationEngine` with ``source`` ``(H, W, 3)``, at the model's size, encoded."""
     source = np.asarray(source, dtype=np.float32)
     size = model.image_size
     if source.shape[:2] != (size, size):
         raise InputError(f"the source is {'x'.join(map(str, source.shape[:2]))} but the model works at {size}x{size}: "
                          f"resize the source and the driving frames with fomm_nb.media.fit_frame(frame, {size})")
+    # The apps paint one frame per update: a batch of one, not DEFAULT_BATCH_SIZE.
     engine = AnimationEngine(model, batch_size=1, options=options, num_threads=num_threads)
     engine.set_source(source)
     return engine
 
 
-def timed(function, *args):
+def timed(function: Callable, *args: Any) -> tuple[Any, float]:
     """``(function(*args), seconds)``."""
     start = time.perf_counter()
     result = function(*args)
     return result, time.perf_counter() - start
 
 
-def set_continuous(controls, continuous):
+def set_continuous(controls: Iterable[widgets.ValueWidget], continuous: bool) -> None:
     """Make sliders report while dragged (fast updates) or only on release (slow ones)."""
     for control in controls:
         if control.continuous_update != continuous:
             control.continuous_update = continuous
 
 
-def image_of(tensor):
+def image_of(tensor: torch.Tensor) -> np.ndarray:
     """The first item of a ``(B, C, H, W)`` tensor as ``(H, W, C)`` float32 numpy."""
     return tensor_to_frames(tensor[0])
 

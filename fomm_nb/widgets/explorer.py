@@ -28,13 +28,13 @@ import functools
 
 import ipywidgets as widgets
 import numpy as np
-import torch
 import traitlets
 from ipyevents import Event
 
-from ..animate import torch_threads
 from ..errors import InputError
-from ..geometry import resize_flow, warp
+from ..model import FirstOrderModel
+from ..motion import MotionOptions
+from ..types import Keypoints
 from ..plotting import (
     BACKGROUND_COLOUR,
     flow_image,
@@ -73,7 +73,7 @@ class KeypointExplorer(widgets.VBox):
         model: a :class:`~fomm_nb.model.FirstOrderModel` (with a dense motion network).
         source: ``(H, W, 3)`` float image at the model's size.
         driving_frames: ``(T, H, W, 3)`` frames at the model's size.
-        options: :class:`~fomm_nb.animate.MotionOptions` (default relative transfer;
+        options: :class:`~fomm_nb.motion.MotionOptions` (default relative transfer;
             the first driving frame is the reference).
         display_size: side of the interactive image in pixels.
         panel_size: side of the small panels.
@@ -92,11 +92,13 @@ class KeypointExplorer(widgets.VBox):
     selected = traitlets.Int(-1)
     frame = traitlets.Int(0)
 
-    def __init__(self, model, source, driving_frames, options=None, display_size=320, panel_size=128,
-                 sync_prediction=None, prediction_delay=0.15, num_threads=INTERACTIVE_THREADS):
-        if model.generator.dense_motion_network is None:
-            raise InputError("the explorer needs a model with a dense motion network (masks, sparse motions)")
+    def __init__(self, model: FirstOrderModel, source: np.ndarray, driving_frames: np.ndarray,
+                 options: MotionOptions | None = None, display_size: int = 320, panel_size: int = 128,
+                 sync_prediction: bool | None = None, prediction_delay: float = 0.15,
+                 num_threads: int | None = INTERACTIVE_THREADS) -> None:
         self.engine = prepare_engine(model, source, options, num_threads)
+        if not self.engine.has_dense_motion:
+            raise InputError("the explorer needs a model with a dense motion network (masks, sparse motions)")
         self.driving = DrivingFrames(self.engine, driving_frames)
         self.engine.kp_driving_initial = self.driving.keypoints(0)
         self.editor = KeypointEditor(self.driving.keypoints(0))
@@ -176,37 +178,22 @@ class KeypointExplorer(widgets.VBox):
 
     # ------------------------------------------------------------ the model
 
-    def _transferred(self):
-        """The edited driving keypoints as given to the generator (motion transfer applied)."""
-        engine = self.engine
-        return engine.options.apply(engine.kp_source, self.editor.kp, engine.kp_driving_initial)
+    def _transferred(self) -> Keypoints:
+        """The edited driving keypoints as given to the generator (the engine's motion transfer)."""
+        return self.engine.transfer(self.editor.kp)
 
-    @torch.inference_mode()
-    def _motion(self, kp_norm):
-        """The cheap part: dense motion network and the source warped by its motion."""
-        encoding = self.engine.encoding
-        with torch_threads(self.engine.num_threads):
-            out = self._motion_network.predict(encoding.motion_image, self.engine.kp_source, kp_norm)
-            out["deformed"] = warp(encoding.image, resize_flow(out["deformation"], encoding.image.shape[2:]))
-        return out
+    def _motion(self, kp_norm: Keypoints) -> dict:
+        """The cheap part: dense motion and the source warped by it (no generator)."""
+        motion = self.engine.dense_motion(kp_norm)
+        return {**motion, "deformed": self.engine.warp_source(motion.deformation)}
 
-    def _predict(self, kp_norm):
+    def _predict(self, kp_norm: Keypoints) -> dict:
         """Everything, prediction included."""
         return self.engine.animate_keypoints(kp_norm)
 
-    @torch.inference_mode()
-    def _heatmap_difference(self, kp_norm):
-        size = self.engine.encoding.motion_image.shape[2:]
-        with torch_threads(self.engine.num_threads):
-            return self._motion_network.heatmap_difference(size, self.engine.kp_source, kp_norm)
-
-    @property
-    def _motion_network(self):
-        return self.engine.network.generator.dense_motion_network
-
     # ------------------------------------------------------------ updates
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Redraw the keypoints and recompute every panel (the prediction now, or soon in the background)."""
         self._draw_keypoints()
         kp_norm = self._transferred()
@@ -223,7 +210,7 @@ class KeypointExplorer(widgets.VBox):
         self._pace(seconds)
 
     @property
-    def live_prediction(self):
+    def live_prediction(self) -> bool:
         """Whether the prediction is computed at every update (forced, or the last one took under SYNC_BUDGET)."""
         return self.sync_prediction if self.sync_prediction is not None else self._prediction_seconds < SYNC_BUDGET
 
@@ -241,7 +228,7 @@ class KeypointExplorer(widgets.VBox):
         out, seconds = timed(self._predict, kp_norm)
         self._show_prediction(out, seconds)
 
-    def wait_for_prediction(self):
+    def wait_for_prediction(self) -> None:
         """Block until a background prediction has been shown (for scripts and tests)."""
         self._debouncer.flush()
 
@@ -254,7 +241,7 @@ class KeypointExplorer(widgets.VBox):
 
     def _show_motion(self, out, kp_norm):
         self.intermediates = {**self.intermediates, **out}
-        heatmaps = self._heatmap_difference(kp_norm)[0].sum(0).cpu().numpy()
+        heatmaps = self.engine.heatmap_difference(kp_norm)[0].sum(0).cpu().numpy()
         self.panels["heatmaps"].show(heatmap_image(heatmaps))
         self.panels["masks"].show(mask_image(out["mask"][0], self._colours))
         self.panels["flow"].show(flow_image(out["deformation"][0].cpu().numpy(), FLOW_SCALE))
@@ -275,7 +262,7 @@ class KeypointExplorer(widgets.VBox):
 
     # ------------------------------------------------------------ edits
 
-    def select(self, k):
+    def select(self, k: int) -> None:
         """Select keypoint ``k`` (-1: none) for the Jacobian sliders and the wheel."""
         self.selected = k
 
@@ -295,25 +282,27 @@ class KeypointExplorer(widgets.VBox):
     def _on_frame(self, change):
         self.messages.guard(self.snap)(change["new"])
 
-    def move_keypoint(self, k, xy):
+    def move_keypoint(self, k: int, xy: tuple[float, float]) -> None:
         """Move keypoint ``k`` to ``xy`` = ``(x, y)`` in [-1, 1] and update."""
         self.editor.move(k, xy)
         self.refresh()
 
-    def edit_jacobian(self, k, rotation=None, scale=None, shear=None):
+    def edit_jacobian(
+        self, k: int, rotation: float | None = None, scale: float | None = None, shear: float | None = None
+    ) -> None:
         """Set keypoint ``k``'s Jacobian edit (degrees, factor, shear; None keeps a value) and update."""
         self.editor.set_jacobian_edit(k, rotation, scale, shear)
         if k == self.selected:
             self._sync_sliders()
         self.refresh()
 
-    def undo(self):
+    def undo(self) -> None:
         """Undo the last edit (a drag, a Jacobian change, a snap)."""
         if self.editor.undo():
             self._sync_sliders()
             self.refresh()
 
-    def snap(self, t=None):
+    def snap(self, t: int | None = None) -> None:
         """Replace the keypoints by those detected in frame ``t`` (default: the current frame); undoable."""
         t = self.frame if t is None else t
         if t != self.frame:
@@ -323,7 +312,7 @@ class KeypointExplorer(widgets.VBox):
         self._sync_sliders()
         self.refresh()
 
-    def reset(self):
+    def reset(self) -> None:
         """Discard the edits: back to the keypoints detected in the current frame (undoable)."""
         self.snap()
 
@@ -353,7 +342,7 @@ class KeypointExplorer(widgets.VBox):
     def _to_display(self, value):
         return (np.asarray(value, dtype=np.float32) + 1) / 2 * (self.display_size - 1)
 
-    def handle_event(self, event):
+    def handle_event(self, event: dict) -> None:
         """React to one ipyevents message.
 
         It holds ``type``; ``dataX``, ``dataY`` (display pixels) for mouse

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..types import Keypoints
 
 __all__ = ["KeypointEditor", "edit_matrices", "NO_EDIT"]
 
@@ -33,7 +34,7 @@ NO_EDIT = (0.0, 1.0, 0.0)  # rotation (degrees), scale, shear
 HISTORY_LIMIT = 200
 
 
-def edit_matrices(edits):
+def edit_matrices(edits: np.ndarray) -> torch.Tensor:
     """The ``(K, 2, 2)`` matrices ``R S H`` of edits ``(K, 3)`` = (rotation degrees, scale, shear).
 
     Example:
@@ -59,7 +60,7 @@ class KeypointEditor:
     (snap to a frame's detections, reset) is one step of its own.
     """
 
-    def __init__(self, kp):
+    def __init__(self, kp: Keypoints) -> None:
         self.history = []
         self._gesture = None
         self._set(kp["value"], kp.get("jacobian"), np.tile(NO_EDIT, (kp["value"].shape[1], 1)))
@@ -70,19 +71,19 @@ class KeypointEditor:
         self.edits = np.array(edits, dtype=np.float32)
 
     @property
-    def num_kp(self):
+    def num_kp(self) -> int:
         return self.value.shape[1]
 
     @property
-    def has_jacobian(self):
+    def has_jacobian(self) -> bool:
         return self.base_jacobian is not None
 
     @property
-    def kp(self):
-        """The edited keypoints as a keypoint dict (``value``, and ``jacobian`` when detected)."""
-        kp = {"value": self.value.clone()}
+    def kp(self) -> Keypoints:
+        """The edited keypoints (``value``, and ``jacobian`` when detected)."""
+        kp = Keypoints(self.value.clone())
         if self.has_jacobian:
-            kp["jacobian"] = edit_matrices(self.edits).to(self.base_jacobian.device)[None] @ self.base_jacobian
+            kp.jacobian = edit_matrices(self.edits).to(self.base_jacobian.device)[None] @ self.base_jacobian
         return kp
 
     def _check(self, k):
@@ -96,17 +97,19 @@ class KeypointEditor:
             del self.history[:-HISTORY_LIMIT]
         self._gesture = gesture
 
-    def end_gesture(self):
+    def end_gesture(self) -> None:
         """The next edit starts a new undo step."""
         self._gesture = None
 
-    def move(self, k, xy):
+    def move(self, k: int, xy: tuple[float, float]) -> None:
         """Put keypoint ``k`` at ``xy`` = ``(x, y)`` in [-1, 1] (clipped to the image)."""
         self._check(k)
         self._remember(("move", k))
         self.value[0, k] = torch.as_tensor(np.clip(np.asarray(xy, dtype=np.float32), -1, 1))
 
-    def set_jacobian_edit(self, k, rotation=None, scale=None, shear=None):
+    def set_jacobian_edit(
+        self, k: int, rotation: float | None = None, scale: float | None = None, shear: float | None = None
+    ) -> None:
         """Set keypoint ``k``'s Jacobian edit; parameters left as None keep their value."""
         self._check(k)
         if not self.has_jacobian:
@@ -118,13 +121,13 @@ class KeypointEditor:
             if new is not None:
                 self.edits[k, index] = new
 
-    def load(self, kp):
+    def load(self, kp: Keypoints) -> None:
         """Replace everything by ``kp`` (e.g. a frame's detected keypoints), edits cleared; one undo step."""
         self._remember(None)
         self._set(kp["value"], kp.get("jacobian"), np.tile(NO_EDIT, (self.num_kp, 1)))
         self.end_gesture()
 
-    def undo(self):
+    def undo(self) -> bool:
         """Go back one step; returns False when there is nothing to undo."""
         self.end_gesture()
         if not self.history:

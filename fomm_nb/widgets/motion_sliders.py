@@ -1,6 +1,6 @@
 """Motion sliders: scrub a driving video and change how its motion reaches the source.
 
-``relative`` blends the two transfer modes of :func:`fomm_nb.motion.normalize_kp`
+``relative`` blends the two transfer modes of :func:`fomm_nb.motion.transfer_motion`
 (0: the driving keypoints as they are, absolute; 1: only their movement since
 the first frame, relative), ``movement ×`` scales the movement, ``adapt
 movement scale`` matches the keypoints' spread, and each ``freeze k`` holds
@@ -20,8 +20,9 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from ..animate import MotionOptions
 from ..errors import InputError
+from ..model import FirstOrderModel
+from ..motion import MotionOptions
 from ..plotting import heatmap_image, keypoint_colours, render_keypoints_image
 from .common import (
     INTERACTIVE_THREADS,
@@ -60,8 +61,9 @@ class MotionSliders(widgets.VBox):
     ``result`` ``(H, W, 3)`` and, with ground truth, ``l1`` (mean absolute error).
     """
 
-    def __init__(self, model, source, driving_frames, ground_truth=None, fps=25.0, panel_size=192,
-                 num_threads=INTERACTIVE_THREADS):
+    def __init__(self, model: FirstOrderModel, source: np.ndarray, driving_frames: np.ndarray,
+                 ground_truth: np.ndarray | None = None, fps: float = 25.0, panel_size: int = 192,
+                 num_threads: int | None = INTERACTIVE_THREADS) -> None:
         self.engine = prepare_engine(model, source, num_threads=num_threads)
         self.driving = DrivingFrames(self.engine, driving_frames)
         self.engine.kp_driving_initial = self.driving.keypoints(0)
@@ -114,13 +116,13 @@ class MotionSliders(widgets.VBox):
         self._pictures = widgets.VBox([widgets.HBox(list(self.panels.values())), self.error_label])
 
     @property
-    def options(self):
-        """The :class:`~fomm_nb.animate.MotionOptions` the controls describe."""
+    def options(self) -> MotionOptions:
+        """The :class:`~fomm_nb.motion.MotionOptions` the controls describe."""
         frozen = [button.value for button in self.freeze_buttons]
-        return MotionOptions(adapt_movement_scale=self.adapt_box.value, relative_blend=self.blend_slider.value,
+        return MotionOptions(relative=self.blend_slider.value, adapt_movement_scale=self.adapt_box.value,
                              movement_scale=self.scale_slider.value, frozen=frozen if any(frozen) else None)
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Animate the current frame with the current options and update the pictures."""
         seconds = timed(self._update)[1]
         # slow models update when a slider is let go, and play no faster than they can draw
@@ -134,8 +136,10 @@ class MotionSliders(widgets.VBox):
         t = self.frame_slider.value
         engine = self.engine
         kp_driving = self.driving.keypoints(t)
-        self.kp_norm = self.options.apply(engine.kp_source, kp_driving, engine.kp_driving_initial)
-        self.result = image_of(engine.animate_keypoints(self.kp_norm, return_intermediates=False))
+        engine.options = self.options
+        out = engine.render(kp_driving, return_intermediates=True)
+        self.kp_norm = out["kp_norm"]
+        self.result = image_of(out["prediction"])
         pictures = {"source": (image_of(engine.encoding.image), engine.kp_source),
                     "driving": (self.driving.frames[t], kp_driving), "result": (self.result, self.kp_norm)}
         for name, (image, kp) in pictures.items():

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from ..animate import MotionOptions
 from ..errors import InputError
 from ..media import open_video, read_image, write_image, write_video
+from ..motion import MotionOptions
 from ..pipeline import animate_files
 from ..registry import SAMPLE_DRIVING, SAMPLE_SOURCE
 from .common import MessageArea, encode_image
