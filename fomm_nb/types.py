@@ -21,7 +21,7 @@ Example:
 """
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,7 +34,7 @@ class _ReadsLikeADict:
 
     def keys(self) -> list[str]:
         """The names of the fields that are set (not ``None``), in declaration order."""
-        return [field.name for field in fields(self) if getattr(self, field.name) is not None]
+        return [name for name in self.__dataclass_fields__ if getattr(self, name) is not None]
 
     def values(self) -> list[Any]:
         """The values of the fields that are set."""
@@ -54,12 +54,12 @@ class _ReadsLikeADict:
         return getattr(self, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key not in {field.name for field in fields(self)}:
+        if key not in self.__dataclass_fields__:
             raise KeyError(f"{type(self).__name__} has no field {key!r}")
         setattr(self, key, value)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in {f.name for f in fields(self)} and getattr(self, key) is not None
+        return isinstance(key, str) and key in self.__dataclass_fields__ and getattr(self, key) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
