@@ -38,6 +38,8 @@ from .outputs import Output, check_outputs, write_text_atomically
 from .tracks import FILTERS
 from .tracks.evaluation import evaluate_smoothing, format_smoothing_table, named_filters
 
+__all__ = ["affine_warp", "LandmarkRegressor", "evaluate", "format_report", "add_arguments", "run"]
+
 
 def _normalised(points, size):
     """Pixel coordinates -> [-1, 1]."""

@@ -8,6 +8,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = [
+    "ResBlock2d",
+    "SameBlock2d",
+    "DownBlock2d",
+    "UpBlock2d",
+    "channels_at_depth",
+    "Encoder",
+    "Decoder",
+    "Hourglass",
+    "AntiAliasInterpolation2d",
+    "ImagePyramid",
+]
+
 
 class ResBlock2d(nn.Module):
     """Pre-activation residual block (BN-ReLU-conv twice), same number of channels.

@@ -16,6 +16,8 @@ from ..geometry import kp2gaussian
 from ..types import Keypoints
 from .blocks import channels_at_depth
 
+__all__ = ["DiscriminatorBlock", "Discriminator", "MultiScaleDiscriminator"]
+
 
 def _maybe_spectral_norm(conv, enabled):
     # The published checkpoints hold the classic hook's weight_orig/_u/_v names.

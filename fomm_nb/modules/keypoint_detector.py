@@ -14,6 +14,8 @@ from ..geometry import spatial_expectation, spatial_softmax
 from ..types import Keypoints
 from .blocks import AntiAliasInterpolation2d, Hourglass
 
+__all__ = ["KPDetector"]
+
 _IDENTITY_JACOBIAN = (1.0, 0.0, 0.0, 1.0)
 
 
