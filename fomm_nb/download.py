@@ -11,7 +11,15 @@ first good download is written beside it (``vox-cpk.pth.tar.sha256``, in
 
 The cache is ``$FOMM_NB_HOME`` when set, else ``checkpoints/`` at the
 repository root. Without network, put the file there by hand: the error
-message says where to get it.
+message says where to get it. A cache that is a file, or a folder that
+cannot be written, is an :class:`~fomm_nb.errors.InputError` before any
+download (a file already in a read-only cache is still used).
+
+*Stalls*: each source says on stderr what is tried, at once. A server gets
+``connect_timeout`` seconds to connect and ``timeout`` seconds for each next
+piece (its answer, then every chunk); all sources together get
+``total_timeout`` seconds. A network that accepts connections but never
+answers ends, after ``timeout`` seconds per source, in one line that says so.
 
 Example:
     >>> path = fetch_checkpoint("vox")  # doctest: +SKIP
@@ -21,44 +29,63 @@ Example:
 """
 
 import hashlib
-import http.client
 import inspect
 import json
 import os
 import re
+import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
-import urllib.request
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from .errors import CheckpointError, DownloadError
+from .arguments import check_range
+from .errors import CheckpointError, DownloadError, InputError
+from .outputs import writable, write_text_atomically
 from .registry import BUNDLED_DIR, Source, as_source, get_model_entry
 from .safe_load import looks_like_checkpoint
-
-CHUNK = 1 << 20
-USER_AGENT = "fomm-nb/0.1 (checkpoint downloader)"
+from .transfer import CHUNK, Limits, OutOfTime, Progress, Rejected, fetch_url, open_url, timeouts_explained
 YANDEX_API = "https://cloud-api.yandex.net/v1/disk/public/resources/download"
 
 
-class _Rejected(Exception):
-    """A source answered, but not with the file we want (cut short, wrong size, not a checkpoint...)."""
+__all__ = ["cache_dir", "local_checkpoint_path", "sha256_of", "recorded_sha256", "fetch_checkpoint"]
 
 
 def _cache_root():
     home = os.environ.get("FOMM_NB_HOME")
-    return Path(home).expanduser() if home else BUNDLED_DIR
+    if not home:
+        return BUNDLED_DIR
+    root = Path(home).expanduser()
+    if root.exists() and not root.is_dir():
+        raise InputError(f"FOMM_NB_HOME={home}: is a file, not a folder; set FOMM_NB_HOME to a folder for "
+                         "downloaded checkpoints, or unset it")
+    return root
 
 
-def cache_dir():
+def _where(folder):
+    return f"FOMM_NB_HOME={folder}" if os.environ.get("FOMM_NB_HOME") else f"the checkpoint folder {folder}"
+
+
+def cache_dir() -> Path:
     """The folder downloads go to: ``$FOMM_NB_HOME`` if set, else ``checkpoints/``; created on demand.
+
+    Raises :class:`~fomm_nb.errors.InputError` when it is a file, cannot be created or cannot be written.
 
     Example:
         >>> cache_dir().name
         'checkpoints'
     """
     folder = _cache_root()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{_where(folder)}: cannot create it ({error.strerror}); set FOMM_NB_HOME to a folder "
+                         "you can write, for downloaded checkpoints") from None
+    if not writable(folder):
+        raise InputError(f"{_where(folder)}: the folder is not writable, so no checkpoint can be downloaded into "
+                         "it; set FOMM_NB_HOME to a folder you can write")
     return folder
 
 
@@ -95,76 +122,26 @@ def recorded_sha256(path):
 
 
 def _record(path, digest):
-    """Write ``<file>.sha256`` atomically (readable by ``sha256sum -c``)."""
-    record = _record_path(path)
-    temporary = record.with_name(f".{record.name}.{os.getpid()}.tmp")
-    temporary.write_text(f"{digest}  {path.name}\n")
-    os.replace(temporary, record)
+    """Write ``<file>.sha256`` atomically (readable by ``sha256sum -c``); in a read-only cache, nothing."""
+    if writable(path.parent):
+        write_text_atomically(_record_path(path), f"{digest}  {path.name}\n")
 
 
 def _check(path, entry):
-    """The sha256 of a downloaded file after checking it is the checkpoint we want; :class:`_Rejected` if not."""
+    """The sha256 of a downloaded file after checking it is the checkpoint we want; :class:`Rejected` if not."""
     size = path.stat().st_size
     if size == 0:
-        raise _Rejected("empty file")
+        raise Rejected("empty file")
     if entry.size is not None and size != entry.size:
-        raise _Rejected(f"{size} bytes, expected {entry.size}")
+        raise Rejected(f"{size} bytes, expected {entry.size}")
     with open(path, "rb") as handle:
         head = handle.read(16)
     if not looks_like_checkpoint(head):
-        raise _Rejected(f"not a torch checkpoint (starts with {head!r}: a web page or an error message?)")
+        raise Rejected(f"not a torch checkpoint (starts with {head!r}: a web page or an error message?)")
     digest = sha256_of(path)
     if entry.sha256 is not None and digest != entry.sha256:
-        raise _Rejected(f"sha256 mismatch: got {digest[:16]}..., expected {entry.sha256[:16]}...")
+        raise Rejected(f"sha256 mismatch: got {digest[:16]}..., expected {entry.sha256[:16]}...")
     return digest
-
-
-class _Progress:
-    """A tqdm byte counter fed with ``(bytes so far, total or None)``; silent when disabled."""
-
-    def __init__(self, enabled, label):
-        self.enabled, self.label, self.bar = enabled, label, None
-
-    def __call__(self, done, total=None):
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=self.label)
-        self.bar.update(done - self.bar.n)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _open(url, timeout):
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    return urllib.request.urlopen(request, timeout=timeout)
-
-
-def _fetch_url(url, file_name, out, timeout, progress):
-    """Stream ``url`` into ``out``; :class:`_Rejected` if the body is shorter than announced."""
-    with _open(url, timeout) as response, _Progress(progress, file_name) as bar:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        done = 0
-        while True:
-            try:
-                chunk = response.read(CHUNK)
-            except http.client.IncompleteRead as error:
-                raise _Rejected(f"the connection closed after {done + len(error.partial)} of {total} bytes") from None
-            if not chunk:
-                break
-            out.write(chunk)
-            done += len(chunk)
-            bar(done, total)
-    if total is not None and done != total:
-        raise _Rejected(f"the connection closed after {done} of {total} bytes")
 
 
 def _call_gdown(function, **options):
@@ -173,42 +150,43 @@ def _call_gdown(function, **options):
     return function(**{key: value for key, value in options.items() if key in accepted})
 
 
-def _fetch_gdrive(file_id, file_name, out, timeout, progress):
+def _fetch_gdrive(file_id, file_name, out, limits, progress):
     import gdown
 
-    with _Progress(progress, file_name) as bar:
+    with Progress(progress, file_name, limits) as bar:
         own_bar = "progress" in inspect.signature(gdown.download).parameters
         quiet = own_bar or not progress  # an older gdown draws its own bar
-        _call_gdown(gdown.download, id=file_id, output=out, quiet=quiet, progress=bar, timeout=timeout)
+        _call_gdown(gdown.download, id=file_id, output=out, quiet=quiet, progress=bar, timeout=limits.read_timeout())
 
 
-def _fetch_gdrive_folder(folder_id, file_name, out, timeout, progress):
+def _fetch_gdrive_folder(folder_id, file_name, out, limits, progress):
     import gdown
 
-    listing = _call_gdown(gdown.download_folder, id=folder_id, skip_download=True, quiet=True, timeout=timeout)
+    listing = _call_gdown(gdown.download_folder, id=folder_id, skip_download=True, quiet=True,
+                          timeout=limits.read_timeout())
     ids = [item.id for item in listing or () if PurePosixPath(item.path).name == file_name]
     if not ids:
-        raise _Rejected(f"the folder has no {file_name}")
-    _fetch_gdrive(ids[0], file_name, out, timeout, progress)
+        raise Rejected(f"the folder has no {file_name}")
+    _fetch_gdrive(ids[0], file_name, out, limits, progress)
 
 
-def _fetch_yandex(public_folder, file_name, out, timeout, progress):
+def _fetch_yandex(public_folder, file_name, out, limits, progress):
     query = urllib.parse.urlencode({"public_key": public_folder, "path": f"/{file_name}"})
-    with _open(f"{YANDEX_API}?{query}", timeout) as response:
+    with open_url(f"{YANDEX_API}?{query}", limits) as response, timeouts_explained(limits):
         href = json.load(response)["href"]
-    _fetch_url(href, file_name, out, timeout, progress)
+    fetch_url(href, file_name, out, limits, progress)
 
 
-_FETCHERS = {"url": _fetch_url, "gdrive": _fetch_gdrive, "gdrive-folder": _fetch_gdrive_folder, "yandex": _fetch_yandex}
+_FETCHERS = {"url": fetch_url, "gdrive": _fetch_gdrive, "gdrive-folder": _fetch_gdrive_folder, "yandex": _fetch_yandex}
 
 
-def _download(source, entry, final, timeout, progress):
+def _download(source, entry, final, limits, progress):
     """Download from one source into a temporary file, check it, and rename it to ``final``."""
     handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
     temporary = Path(temporary)
     try:
         with os.fdopen(handle, "wb") as out:
-            _FETCHERS[source.kind](source.location, entry.file_name, out, timeout, progress)
+            _FETCHERS[source.kind](source.location, entry.file_name, out, limits, progress)
         digest = _check(temporary, entry)
         os.chmod(temporary, 0o644)  # mkstemp makes it private to the owner
         os.replace(temporary, final)
@@ -230,7 +208,7 @@ def _reason(error, limit=160):
     if isinstance(error, OSError) and errno:  # requests wraps the socket error in a long story
         return f"unreachable ({errno.group(0).strip()})"
     text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return text if isinstance(error, _Rejected) else f"{type(error).__name__}: {text}".rstrip(": ")
+    return text if isinstance(error, Rejected) else f"{type(error).__name__}: {text}".rstrip(": ")
 
 
 def _verified_cache(path, entry):
@@ -242,7 +220,7 @@ def _verified_cache(path, entry):
     if recorded is None and entry.sha256 is None:
         try:
             _record(path, _check(path, entry))
-        except _Rejected as error:
+        except Rejected as error:
             raise CheckpointError(f"{path}: {error}; delete it and run again to download it afresh") from None
         return path
     digest = sha256_of(path)
@@ -256,20 +234,31 @@ def _verified_cache(path, entry):
     return path
 
 
-def fetch_checkpoint(name, *, sources=None, progress=True, timeout=30.0):
+def fetch_checkpoint(
+    name: str,
+    *,
+    sources: "Sequence[Source | str] | Source | str | None" = None,
+    progress: bool = True,
+    timeout: float = 30.0,
+    connect_timeout: float = 10.0,
+    total_timeout: float = 3600.0,
+) -> Path:
     """The local path of model ``name``'s checkpoint, downloading it into :func:`cache_dir` if needed.
 
     Args:
         name: a registered model name (``"vox"``, ``"taichi"``, ... or ``"demo"``).
         sources: overrides the registered sources, tried in order: :class:`~fomm_nb.registry.Source`
             objects or URL strings (``https://``, ``file://``); one alone needs no list.
-        progress: show a progress bar while downloading.
-        timeout: seconds to wait for a server to connect or to send more bytes.
+        progress: say on stderr which source is tried, and show a progress bar while downloading.
+        timeout: seconds to wait for a server's answer, and then for each next piece of the file.
+        connect_timeout: seconds to wait for a server to accept the connection.
+        total_timeout: seconds for the whole download, all sources together.
 
     Raises:
         ConfigError: unknown model name (the message lists the known ones).
         DownloadError: every source failed; the message says why and how to get the file by hand.
         CheckpointError: a cached file no longer matches its recorded sha256, or the bundled model is missing.
+        InputError: ``$FOMM_NB_HOME`` is a file or cannot be written (see :func:`cache_dir`).
 
     Example:
         >>> fetch_checkpoint("demo").name
@@ -285,20 +274,28 @@ def fetch_checkpoint(name, *, sources=None, progress=True, timeout=30.0):
                 f"and use runs/{name}/model.pth.tar"
             )
         return path
-    folder = cache_dir()
-    final = folder / entry.file_name
-    if final.is_file():
+    final = _cache_root() / entry.file_name
+    if final.is_file():  # also in a read-only cache
         return _verified_cache(final, entry)
+    folder = cache_dir()
+    for value, option in ((timeout, "timeout"), (connect_timeout, "connect_timeout"), (total_timeout, "total_timeout")):
+        check_range(option, value, low=0.001)
+    limits = Limits(connect_timeout, timeout, total_timeout, time.monotonic() + total_timeout)
 
     if isinstance(sources, (str, Source)):
         sources = [sources]
     tried = [as_source(source) for source in (entry.sources if sources is None else sources)]
     failures = []
     for source in tried:
+        if progress:
+            print(f"downloading {entry.file_name} from {source.label()} ...", file=sys.stderr, flush=True)
         try:
-            _download(source, entry, final, timeout, progress)
+            _download(source, entry, final, limits, progress)
             return final
-        except Exception as error:  # any failure of one source: fall through to the next
+        except OutOfTime as error:
+            failures.append(f"{source.label()}: {error}")
+            break
+        except Exception as error:  # any other failure of one source: fall through to the next
             failures.append(f"{source.label()}: {_reason(error)}")
     raise DownloadError(
         f"{entry.file_name}: could not download it ({'; '.join(failures) or 'no sources to try'}). "

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["VIDEO_SUFFIXES", "PICTURE_SUFFIXES", "PathLike", "Output", "check_outputs", "same_file", "write_text_atomically"]
+__all__ = ["VIDEO_SUFFIXES", "PICTURE_SUFFIXES", "PathLike", "Output", "check_outputs", "same_file", "writable", "write_text_atomically"]
 
 #: What :class:`~fomm_nb.media.VideoWriter` writes.
 VIDEO_SUFFIXES = (".mp4", ".webm", ".gif")
@@ -93,10 +93,27 @@ def _inside(path: PathLike, folder: PathLike) -> bool:
     return Path(_key(path)).is_relative_to(_key(folder))
 
 
+def writable(folder: PathLike) -> bool:
+    """Whether a file can be made in the existing ``folder``: its permissions, then a real, nameless try
+    (the only test that tells for root, whom permissions do not stop, on a read-only disk or a system folder).
+
+    Example:
+        >>> writable("."), writable("/proc")
+        (True, False)
+    """
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def _writable_folder(option: str, path: PathLike, folder: Path) -> None:
     if not folder.is_dir():
         raise OutputError(f"{option} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not writable(folder):
         raise OutputError(f"{option} {path}: the folder {folder} is not writable")
 
 
@@ -115,7 +132,7 @@ def _check_folder(output: Output, path: Path) -> None:
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not writable(existing):
         raise OutputError(f"{output.option} {path}: cannot create or write in it ({existing} is not writable)")
 
 

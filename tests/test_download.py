@@ -6,13 +6,16 @@ module, Yandex Disk by the local server.
 
 import collections
 import dataclasses
+import os
 import hashlib
 import http.server
 import io
 import json
 import socket
 import sys
+import subprocess
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -21,8 +24,9 @@ import torch
 
 import fomm_nb
 import fomm_nb.download as download
-from fomm_nb import CheckpointError, ConfigError, DownloadError
+from fomm_nb import CheckpointError, ConfigError, DownloadError, InputError
 from fomm_nb.download import cache_dir, fetch_checkpoint, local_checkpoint_path, recorded_sha256, sha256_of
+from fomm_nb.outputs import writable
 from fomm_nb.registry import MODELS, Source, get_model_entry
 from fomm_nb.safe_load import load_checkpoint_file
 
@@ -60,6 +64,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(GOOD[: len(GOOD) // 2])
             self.close_connection = True
+        elif kind == "trickle":  # announces the whole file, then one byte every 50 ms: never a read timeout
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(GOOD)))
+            self.end_headers()
+            for byte in GOOD[:200]:
+                time.sleep(0.05)
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    break
+            self.close_connection = True
         elif kind == "yandex-api":
             self._send(json.dumps({"href": f"http://{self.headers['Host']}/good/from-yandex"}).encode())
         else:
@@ -94,6 +110,25 @@ def closed_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def silent_server():
+    """A real server on 127.0.0.1 whose kernel accepts connections, and which never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@pytest.fixture
+def full_server():
+    """A real server on 127.0.0.1 whose queue of connections is full: a new connection is never accepted."""
+    with socket.socket() as listener, socket.socket() as waiting:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        waiting.connect(listener.getsockname())  # fills the queue; the next SYNs are dropped
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def files_in(folder):
@@ -222,7 +257,7 @@ def test_all_sources_failing_gives_one_line_with_the_manual_way(server, cache, c
 
 
 def test_an_interrupted_download_leaves_nothing(cache, monkeypatch):
-    def interrupted(location, file_name, out, timeout, progress):
+    def interrupted(location, file_name, out, limits, progress):
         out.write(GOOD[:100])
         raise KeyboardInterrupt
 
@@ -353,3 +388,117 @@ def test_safe_loader_reads_both_formats_and_refuses_non_dicts(tmp_path):
         load_checkpoint_file(tmp_path / "list.pth.tar")
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         load_checkpoint_file(tmp_path / "absent.pth.tar")
+
+
+# Stalls: servers that accept and never answer, never accept, or trickle
+
+
+def test_a_server_that_never_answers_costs_the_read_timeout_per_source_and_one_line(silent_server, cache):
+    sources = [f"{silent_server}/vox-cpk.pth.tar", f"{silent_server}/mirror/vox-cpk.pth.tar"]
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as caught:
+        fetch_checkpoint("vox", sources=sources, progress=False, timeout=0.5, connect_timeout=5)
+    assert time.monotonic() - start < 3, "two sources of 0.5 s each: the read timeout, not the connect timeout"
+    message = str(caught.value)
+    assert "\n" not in message
+    for source in sources:
+        assert f"{source}: no answer within 0.5 s (the server accepted the connection, then sent nothing)" in message
+    assert files_in(cache) == []
+
+
+def test_a_server_that_never_accepts_costs_the_connect_timeout(full_server, cache):
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"vox-cpk.pth.tar: could not connect within 0.3 s"):
+        fetch_checkpoint("vox", sources=f"{full_server}/vox-cpk.pth.tar", progress=False, timeout=5, connect_timeout=0.3)
+    assert time.monotonic() - start < 2
+    assert files_in(cache) == []
+
+
+def test_a_trickling_download_stops_at_the_total_bound_and_tries_no_other_source(server, cache):
+    sources = [f"{server}/trickle/vox-cpk.pth.tar", f"{server}/good/vox-cpk.pth.tar"]
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as caught:
+        fetch_checkpoint("vox", sources=sources, progress=False, timeout=5, total_timeout=1)
+    assert time.monotonic() - start < 2.5
+    assert "trickle/vox-cpk.pth.tar: stopped after 1 s, the time allowed for the download (total_timeout)" in str(caught.value)
+    assert Handler.requests == ["/trickle/vox-cpk.pth.tar"], "out of time: the next source is not tried"
+    assert files_in(cache) == []
+
+
+def test_the_command_says_at_once_what_it_tries_then_ends_in_one_line(silent_server, tmp_path):
+    """The user sees which source is tried within seconds, while it waits, and one line at the end."""
+    code = ("import sys; from fomm_nb.download import fetch_checkpoint; from fomm_nb.errors import FommError\n"
+            "try: fetch_checkpoint('vox', sources=sys.argv[1], timeout=4)\n"
+            "except FommError as error: print(error, file=sys.stderr); sys.exit(2)")
+    process = subprocess.Popen([sys.executable, "-c", code, f"{silent_server}/vox-cpk.pth.tar"], text=True,
+                               stderr=subprocess.PIPE, env={**os.environ, "FOMM_NB_HOME": str(tmp_path)})
+    first = process.stderr.readline()
+    still_waiting = process.poll() is None
+    rest = process.stderr.read()
+    assert process.wait(timeout=30) == 2
+    assert first == f"downloading vox-cpk.pth.tar from {silent_server}/vox-cpk.pth.tar ...\n"
+    assert still_waiting, "said before the wait, not after it"
+    assert rest.count("\n") == 1 and "no answer within 4 s" in rest and "Traceback" not in rest
+
+
+@pytest.mark.parametrize("bad", [{"timeout": 0}, {"connect_timeout": -1}, {"total_timeout": float("nan")}])
+def test_timeouts_are_range_checked(cache, bad):
+    with pytest.raises(InputError, match=next(iter(bad))):
+        fetch_checkpoint("vox", sources=[], progress=False, **bad)
+
+
+# The cache folder (FOMM_NB_HOME)
+
+
+def unwritable_folder(tmp_path):
+    """A folder no file can be made in: read-only permissions, or (for root, whom they do not stop) /sys."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir(mode=0o500)
+        return folder
+    if writable(Path("/sys")):
+        pytest.skip("no folder here that root cannot write")
+    return Path("/sys")
+
+
+def test_a_cache_that_is_a_file_is_one_line_naming_it(tmp_path, monkeypatch):
+    home = tmp_path / "cache.txt"
+    home.write_text("not a folder")
+    monkeypatch.setenv("FOMM_NB_HOME", str(home))
+    with pytest.raises(InputError, match=f"FOMM_NB_HOME={home}: is a file, not a folder"):
+        fetch_checkpoint("vox", sources=[], progress=False)
+    assert home.read_text() == "not a folder"
+
+
+def test_an_unwritable_cache_is_refused_before_downloading_without_advising_to_put_the_file_there(
+    tmp_path, monkeypatch, server
+):
+    home = unwritable_folder(tmp_path)
+    monkeypatch.setenv("FOMM_NB_HOME", str(home))
+    Handler.requests.clear()
+    with pytest.raises(InputError) as caught:
+        fetch_checkpoint("vox", sources=f"{server}/good/vox-cpk.pth.tar", progress=False)
+    message = str(caught.value)
+    assert message.startswith(f"FOMM_NB_HOME={home}: the folder is not writable") and "put it in" not in message
+    assert "set FOMM_NB_HOME to a folder you can write" in message and Handler.requests == []
+
+
+def test_a_cache_that_cannot_be_created_is_one_line(tmp_path, monkeypatch):
+    home = unwritable_folder(tmp_path) / "cache"
+    monkeypatch.setenv("FOMM_NB_HOME", str(home))
+    with pytest.raises(InputError, match=f"FOMM_NB_HOME={home}: cannot create it"):
+        fetch_checkpoint("vox", sources=[], progress=False)
+
+
+def test_a_checkpoint_in_a_read_only_cache_is_used(tmp_path, monkeypatch):
+    if os.geteuid() == 0:
+        pytest.skip("root writes through read-only permissions")
+    home = tmp_path / "shared"
+    home.mkdir()
+    (home / "mgif-cpk.pth.tar").write_bytes(GOOD)
+    home.chmod(0o500)
+    monkeypatch.setenv("FOMM_NB_HOME", str(home))
+    try:
+        assert fetch_checkpoint("mgif", sources=[], progress=False) == home / "mgif-cpk.pth.tar"
+    finally:
+        home.chmod(0o700)
