@@ -34,6 +34,15 @@ def test_softmax_of_the_logits_at_the_detectors_temperature_is_its_heatmap(model
     assert torch.allclose(spatial_expectation(heatmap), detected["value"], atol=1e-5)
 
 
+def test_the_notebook_shows_the_detectors_own_functions():
+    """One copy of the softmax and the expectation: the detector's, which teaching re-exports."""
+    from fomm_nb import geometry, teaching
+    from fomm_nb.modules import keypoint_detector
+
+    assert teaching.spatial_softmax is keypoint_detector.spatial_softmax is geometry.spatial_softmax
+    assert teaching.spatial_expectation is keypoint_detector.spatial_expectation is geometry.spatial_expectation
+
+
 def test_expectation_of_one_hot_maps_is_their_grid_point():
     heatmap = torch.zeros(1, 2, 5, 7)
     heatmap[0, 0, 1, 3] = 1.0

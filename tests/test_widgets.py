@@ -201,6 +201,15 @@ def test_relative_blend_ends_are_absolute_and_relative(sliders):
     assert torch.allclose(sliders.kp_norm["value"], engine.kp_source["value"])
 
 
+def test_sliders_set_the_engine_options_and_leave_the_transfer_to_the_engine(sliders):
+    sliders.blend_slider.value = 0.25
+    sliders.freeze_buttons[1].value = True
+    options = sliders.engine.options
+    assert options.relative == 0.25 and list(options.frozen)[:2] == [False, True]
+    expected = sliders.engine.transfer(sliders.driving.keypoints(sliders.frame_slider.value))
+    assert torch.equal(sliders.kp_norm["value"], expected["value"])
+
+
 def test_frozen_keypoint_stays_at_its_initial_position(sliders):
     engine = sliders.engine
     sliders.freeze_buttons[3].value = True
