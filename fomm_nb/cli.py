@@ -188,13 +188,16 @@ def _run(run: Callable[[argparse.Namespace], None], args: argparse.Namespace) ->
             print(f"fomm-nb: error: {error}", file=sys.stderr)
             return EXIT_USAGE
     for warning in caught:  # a run that succeeded shows its warnings after all
-        warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fomm-nb`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # a usage error (one line printed, status 2), or --help (0)
+        return stop.code
     try:
         with _sigterm_as_interrupt():
             return _run(args.run, args)

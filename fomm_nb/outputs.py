@@ -174,10 +174,7 @@ def check_outputs(outputs: Iterable[Output], inputs: Mapping[str, PathLike | Non
         fomm_nb.errors.OutputError: --side-by-side a.mp4 and --out a.mp4 are one file: give each output its own path
     """
     outputs = [output for output in outputs if output.path is not None]
-    for output in outputs:
-        path = Path(output.path)
-        (_check_file if output.files is None else _check_folder)(output, path)
-    seen = []
+    seen = []  # first the clashes: they name both paths, the clearest message
     for option, path in _written(outputs):
         problem = _clash(option, path, inputs or {})
         if problem:
@@ -186,6 +183,9 @@ def check_outputs(outputs: Iterable[Output], inputs: Mapping[str, PathLike | Non
             if same_file(path, other):
                 raise OutputError(f"{option} {path} and {other_option} {other} are one file: give each output its own path")
         seen.append((option, path))
+    for output in outputs:
+        path = Path(output.path)
+        (_check_file if output.files is None else _check_folder)(output, path)
 
 
 def write_text_atomically(path: PathLike, text: str) -> Path:

@@ -46,3 +46,19 @@ def real_media(tmp_path_factory):
     frames, fps = read_video(MEDIA / "carphone_pristine.mp4", max_frames=CARPHONE_FRAMES)
     write_video(folder / "carphone.mp4", frames, fps=fps)
     return folder / "astronaut.png", folder / "carphone.mp4"
+
+
+@pytest.fixture
+def media(tmp_path):
+    """``tmp_path`` holding ``face.png`` (90x120 noise) and ``talk.mp4`` (5 frames of 100x100 noise at 12 fps)."""
+    from fomm_nb.media import write_image, write_video
+
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "face.png", rng.random((90, 120, 3)))
+    write_video(tmp_path / "talk.mp4", rng.random((5, 100, 100, 3)), fps=12)
+    return tmp_path
+
+
+def files_below(folder):
+    """``{relative path: bytes}`` of every file below ``folder``, hidden ones too (a left-over temporary shows)."""
+    return {path.relative_to(folder): path.read_bytes() for path in sorted(Path(folder).rglob("*")) if path.is_file()}

@@ -13,18 +13,10 @@ import pytest
 
 from fomm_nb import face
 from fomm_nb.cli import main
-from fomm_nb.media import read_video, write_image, write_video
+from fomm_nb.media import read_video, write_video
 from conftest import CARPHONE_FRAMES, OFFICIAL
 
 MGIF = ["--model", str(OFFICIAL / "tiny-mgif.pth.tar"), "--config", str(OFFICIAL / "tiny-mgif.yaml")]
-
-
-@pytest.fixture
-def media(tmp_path):
-    rng = np.random.default_rng(0)
-    write_image(tmp_path / "face.png", rng.random((90, 120, 3)))
-    write_video(tmp_path / "talk.mp4", rng.random((5, 100, 100, 3)), fps=12)
-    return tmp_path
 
 
 def run(args, capsys):
