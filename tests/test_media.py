@@ -6,6 +6,7 @@ an mp4 whose video track has no frames, an m4a with sound only.
 """
 
 import re
+import time
 import tracemalloc
 import types
 from fractions import Fraction
@@ -185,6 +186,10 @@ def test_interrupted_write_leaves_nothing_and_keeps_the_old_file(tmp_path):
         with VideoWriter(target, fps=10) as writer:
             for frame in gradient_frames(3):
                 writer.append(frame)
+            deadline = time.monotonic() + 30
+            while len(files_in(tmp_path)) < 2:  # interrupted once ffmpeg has its partial file open, not before
+                assert time.monotonic() < deadline, "ffmpeg made no partial file in 30 s"
+                time.sleep(0.01)
             raise KeyboardInterrupt
     assert target.read_bytes() == b"the user's older result"
     assert files_in(tmp_path) == ["result.mp4"]
