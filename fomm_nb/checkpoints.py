@@ -27,6 +27,8 @@ from .errors import CheckpointError, ConfigError, InputError
 from .model import FirstOrderModel, build_model
 from .safe_load import load_checkpoint_file
 
+__all__ = ["INFERENCE_PARTS", "DEVICE_TYPES", "resolve_device", "load_model", "save_inference_checkpoint"]
+
 INFERENCE_PARTS = ("kp_detector", "generator")
 #: The devices fomm-nb computes on.
 DEVICE_TYPES = ("cpu", "cuda", "mps")

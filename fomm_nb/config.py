@@ -16,12 +16,23 @@ Example:
 
 import copy
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from .errors import ConfigError
+
+__all__ = [
+    "CONFIG_DIR",
+    "DEFAULT_BATCH_SIZE",
+    "CONFIG_ALIASES",
+    "ModelConfig",
+    "available_configs",
+    "load_config",
+    "save_config",
+]
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 
@@ -162,19 +173,19 @@ class ModelConfig:
     extra: dict = field(default_factory=dict)
 
     @property
-    def num_kp(self):
+    def num_kp(self) -> int:
         return self.common_params["num_kp"]
 
     @property
-    def num_channels(self):
+    def num_channels(self) -> int:
         return self.common_params.get("num_channels", 3)
 
     @property
-    def estimate_jacobian(self):
+    def estimate_jacobian(self) -> bool:
         return self.common_params.get("estimate_jacobian", False)
 
     @property
-    def train_params(self):
+    def train_params(self) -> dict:
         return self.extra.get("train_params", {})
 
     @classmethod
@@ -226,7 +237,7 @@ class ModelConfig:
         _check_sizes(self.name, size, {s: getattr(self, s) for s in _MODEL_SECTIONS})
         return size
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """The config as a published-layout dict (what :func:`save_config` writes)."""
         document = copy.deepcopy(self.extra)
         document.setdefault("dataset_params", {})["frame_shape"] = [self.image_size, self.image_size, self.num_channels]
@@ -234,12 +245,12 @@ class ModelConfig:
         return document
 
 
-def available_configs():
+def available_configs() -> list[str]:
     """Names of the configs that ship with the package, e.g. ``['bair-256', ...]``."""
     return sorted(path.stem for path in CONFIG_DIR.glob("*.yaml"))
 
 
-def load_config(name_or_path):
+def load_config(name_or_path: str | os.PathLike | dict | ModelConfig) -> ModelConfig:
     """Load a config by short name (``"vox"``), config name (``"vox-256"``) or YAML path.
 
     A :class:`ModelConfig` or a published-layout dict is returned as a config too.
@@ -266,6 +277,6 @@ def load_config(name_or_path):
     return ModelConfig.from_dict(document, name=path.stem)
 
 
-def save_config(config, path):
+def save_config(config: ModelConfig, path: str | os.PathLike) -> None:
     """Write ``config`` to ``path`` as YAML in the published layout."""
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
