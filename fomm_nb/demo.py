@@ -26,7 +26,7 @@ from .model import FirstOrderModel
 from .outputs import Output, check_outputs, write_text_atomically
 from .pipeline import animate_files
 from .plotting import keypoint_figure
-from .registry import SAMPLE_DRIVING, SAMPLE_SOURCE
+from .registry import SAMPLE_DRIVING, SAMPLE_SOURCE, SAMPLES  # noqa: F401 (SAMPLES: importable here as before)
 
 __all__ = ["keypoint_snapshot", "run_demo", "DEMO_FILES"]
 
