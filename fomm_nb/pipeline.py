@@ -28,11 +28,10 @@ Example:
     AnimationResult(video=PosixPath('result.mp4'), side_by_side=None, num_frames=120, fps=29.97..., best_frame=42)
 """
 
-import os
-import tempfile
+import re
 from collections import deque
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -47,6 +46,7 @@ from .config import DEFAULT_BATCH_SIZE
 from .errors import InputError, MediaError
 from .face import Box, FaceNotFoundError, crop, face_crop_box, video_crop_boxes
 from .media import VideoWriter, fit_frame, has_audio, mux_audio, open_video, read_image, side_by_side
+from .media.files import partial_beside, replacing
 from .motion import MotionOptions
 from .outputs import PICTURE_SUFFIXES, VIDEO_SUFFIXES, Output, PathLike, check_outputs
 
@@ -153,26 +153,24 @@ def animate_files(
     source = source_framing(image)
     engine = AnimationEngine(model, batch_size=batch_size, options=options or MotionOptions())
     engine.set_source(source)
-    with open_video(driving_path) as reader, tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".fomm-") as work:
+    sound = keep_audio and has_audio(driving_path)
+    with open_video(driving_path) as reader, ExitStack() as staged:
         driving_framing = _framing(crop, model.image_size, reader.size, driving_path,
                                    lambda: Box(*map(int, video_crop_boxes(reader)[0])))
         driving = lambda: map(driving_framing, reader)  # a fresh pass over the fitted driving frames
         index = None if method is None else _start_from_best_frame(engine, source, driving, method, source_path)
-        silent = _staged(work, output_path, "result")
-        companion = _staged(work, side_by_side_path, "side")
-        picture = _staged(work, crop_picture_path, "crops")
-        with _user_paths({silent: output_path, companion: side_by_side_path, picture: crop_picture_path}):
+        # Partial files beside the outputs, renamed over them at the end of the block, deleted on any error.
+        video, companion, picture = (None if path is None else staged.enter_context(replacing(Path(path)))
+                                     for path in (output_path, side_by_side_path, crop_picture_path))
+        silent = _scratch_beside(staged, output_path) if sound else video
+        with _user_paths({silent: output_path, video: output_path, companion: side_by_side_path,
+                          picture: crop_picture_path}):
             if picture is not None:
                 _write_crop_picture(picture, (image, source_framing), (_frame_at(reader, 0), driving_framing))
             with _progress_reporter(progress, reader.num_frames) as report:
                 num_frames = _write_animation(engine, driving(), source, reader.fps, silent, companion, report)
-            if keep_audio and has_audio(driving_path):
-                mux_audio(silent, driving_path, output_path)
-            else:
-                os.replace(silent, output_path)
-            for staged, path in ((companion, side_by_side_path), (picture, crop_picture_path)):
-                if staged is not None:
-                    os.replace(staged, path)
+            if sound:
+                mux_audio(silent, driving_path, video)
     return AnimationResult(output_path, Path(side_by_side_path) if side_by_side_path else None, num_frames,
                            reader.fps, index)
 
@@ -189,15 +187,16 @@ def _best_frame_method(best_frame):
 
 
 @contextmanager
-def _user_paths(staged):
-    """Re-raise a :class:`MediaError` about a staged file (``{staged: user's path}``) with the user's path in it."""
+def _user_paths(partials):
+    """Re-raise a :class:`MediaError` that names a partial file (``{partial: user's path}``, or one the
+    writer made from it) with the user's path instead: the user never sees an internal name."""
     try:
         yield
     except MediaError as error:
         message = str(error)
-        for temporary, path in staged.items():
-            if temporary is not None:
-                message = message.replace(str(temporary), str(path))
+        for partial, path in partials.items():
+            if partial is not None:
+                message = re.sub(rf"[^\s:'\"]*{re.escape(partial.name)}[^\s:'\"]*", lambda _: str(path), message)
         if message == str(error):
             raise
         raise type(error)(message) from None
@@ -248,9 +247,11 @@ def _start_from_best_frame(engine, source, driving, method, source_path):
     return index
 
 
-def _staged(work, path, name):
-    """Where in the folder ``work`` the file bound for ``path`` is written first (None when ``path`` is)."""
-    return None if path is None else Path(work) / f"{name}{Path(path).suffix}"
+def _scratch_beside(stack, path):
+    """A partial-file name beside ``path`` for an intermediate file, deleted when ``stack`` closes."""
+    scratch = partial_beside(Path(path))
+    stack.callback(scratch.unlink, missing_ok=True)
+    return scratch
 
 
 def _write_crop_picture(path, *views):

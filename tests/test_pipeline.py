@@ -15,7 +15,7 @@ import pytest
 from fomm_nb import face
 from fomm_nb.animate import AnimationEngine
 from fomm_nb.best_frame import animate_from_best_frame, find_best_frame
-from fomm_nb.errors import FommError, InputError
+from fomm_nb.errors import FommError, InputError, MediaError
 from fomm_nb.face import FaceNotFoundError
 from fomm_nb.hub import get_model
 from fomm_nb.media import fit_frame, read_image, read_video, write_image, write_video
@@ -163,3 +163,15 @@ def test_unknown_options_are_refused(model, real_media, tmp_path, option, messag
     with pytest.raises(FommError, match=re.escape(message)):
         animate_files(model, photo, talk, tmp_path / "r.mp4", **option)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_about_a_partial_file_names_the_users_path(tmp_path):
+    from fomm_nb.media.files import partial_beside
+    from fomm_nb.pipeline import _user_paths
+
+    out = tmp_path / "result.mp4"
+    partial = partial_beside(out)
+    inner = partial_beside(partial)  # what the writer makes of it
+    with pytest.raises(MediaError) as caught, _user_paths({partial: out, None: None}):
+        raise MediaError(f"{inner}: ffmpeg stopped ('{partial}' is not writable)")
+    assert str(caught.value) == f"{out}: ffmpeg stopped ('{out}' is not writable)"
