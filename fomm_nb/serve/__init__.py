@@ -26,6 +26,7 @@ import argparse
 import signal
 from pathlib import Path
 
+from ..arguments import int_option
 from .plan import APPS, PAGE_TIMEOUT, ServePlan, apps_folder, make_plan
 
 __all__ = ["add_arguments", "run", "ServePlan", "make_plan"]
@@ -37,14 +38,14 @@ READY_TIMEOUT = 900.0  # seconds for the pools to fill (a large class on a small
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``fomm-nb serve``."""
     parser.add_argument("--app", choices=[*APPS, "all"], default="explorer", help="which app page to serve")
-    parser.add_argument("--students", type=int, default=8, help="kernels to keep ready: the size of the class")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    parser.add_argument("--students", type=int_option(1), default=8, help="kernels to keep ready: the size of the class")
+    parser.add_argument("--port", type=int_option(1, 65535), default=DEFAULT_PORT, help="port to listen on")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on: 127.0.0.1 (this machine only, the default) or 0.0.0.0 "
                              "(every network this machine is on: a token is then required)")
     parser.add_argument("--token", help="the token students add to the address (default: generated off loopback)")
     parser.add_argument("--notebooks", type=Path, default=None, help="folder of app pages (default: notebooks/apps)")
-    parser.add_argument("--page-timeout", type=int, default=PAGE_TIMEOUT,
+    parser.add_argument("--page-timeout", type=int_option(1), default=PAGE_TIMEOUT,
                         help="seconds a page waits for its app before it offers Retry")
 
 

@@ -76,7 +76,8 @@ def run_animate(args: argparse.Namespace) -> None:
         if getattr(args, option):
             raise InputError(f"--{option.replace('_', '-')} needs the driving video as it is: not with --motion or --smooth")
     check_outputs([Output("--out", args.out, VIDEO_SUFFIXES)],
-                  {"--source": args.source, "--driving": args.driving, "--motion": args.motion, "--model": args.model})
+                  {"--source": args.source, "--driving": args.driving, "--motion": args.motion, "--model": args.model,
+                   "--config": args.config})
     model = get_model(args.model, config=args.config, device=args.device)
     if args.motion:
         track = smooth(MotionTrack.load(args.motion, model=model), args.smooth)
