@@ -89,7 +89,7 @@ def cache_dir() -> Path:
     return folder
 
 
-def local_checkpoint_path(name):
+def local_checkpoint_path(name: str) -> Path | None:
     """The checkpoint file of model ``name`` if it is on this machine, else ``None``.
 
     Example:
@@ -101,7 +101,7 @@ def local_checkpoint_path(name):
     return path if path.is_file() else None
 
 
-def sha256_of(path):
+def sha256_of(path: str | os.PathLike) -> str:
     """The hex sha256 digest of the file at ``path``, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -114,7 +114,7 @@ def _record_path(path):
     return path.with_name(path.name + ".sha256")
 
 
-def recorded_sha256(path):
+def recorded_sha256(path: str | os.PathLike) -> str | None:
     """The sha256 recorded beside ``path`` when it was downloaded, or ``None``."""
     record = _record_path(Path(path))
     words = record.read_text().split() if record.is_file() else []

@@ -18,7 +18,9 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 from dataclasses import dataclass
 
 __all__ = ["USER_AGENT", "CHUNK", "Rejected", "OutOfTime", "ConnectTimeout", "Limits", "timeouts_explained",
@@ -49,19 +51,19 @@ class Limits:
     total: float
     deadline: float
 
-    def read_timeout(self):
+    def read_timeout(self) -> float:
         """The read timeout, shortened so that no wait runs past the deadline."""
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise self.out_of_time()
         return min(self.read, left)
 
-    def out_of_time(self):
+    def out_of_time(self) -> "OutOfTime":
         return OutOfTime(f"stopped after {self.total:g} s, the time allowed for the download (total_timeout)")
 
 
 @contextmanager
-def timeouts_explained(limits):
+def timeouts_explained(limits: Limits) -> Iterator[None]:
     """Re-raise the socket's timeouts as :class:`Rejected` lines that say which wait ran out."""
     try:
         yield
@@ -153,7 +155,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_timed(_TimedHTTPS, self.read_timeout), request, context=self.context)
 
 
-def open_url(url, limits):
+def open_url(url: str, limits: Limits) -> http.client.HTTPResponse:
     """Open ``url`` (following redirects) within ``limits``: connect, then wait for the answer."""
     read = limits.read_timeout()
     opener = urllib.request.build_opener(_HTTPHandler(read), _HTTPSHandler(read))
@@ -162,7 +164,7 @@ def open_url(url, limits):
         return opener.open(request, timeout=min(limits.connect, limits.deadline - time.monotonic()))
 
 
-def fetch_url(url, file_name, out, limits, progress):
+def fetch_url(url: str, file_name: str, out: BinaryIO, limits: Limits, progress: bool) -> None:
     """Stream ``url`` into ``out``; :class:`Rejected` if the body is shorter than announced."""
     with open_url(url, limits) as response, Progress(progress, file_name, limits) as bar, timeouts_explained(limits):
         length = response.headers.get("Content-Length")
