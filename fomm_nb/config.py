@@ -100,23 +100,41 @@ _FIELDS = {
         "kp_variance": (*_number(0), False),
     },
 }
-_OPEN_SECTIONS = ("discriminator_params",)  # its module ignores fields it does not use
+_WEIGHTS = ("a number or a list of numbers >= 0", lambda v: all(
+    _number(0, open_low=False)[1](x) for x in (v if isinstance(v, list) else [v])))
+_MILESTONES = ("a list of whole numbers >= 1", lambda v: isinstance(v, list) and all(_SIZE[1](x) for x in v))
+# The training fields the trainer reads (train/trainer.py, TrainSettings.from_config), checked when present.
+_FIELDS["train_params"] = {
+    "num_steps": (*_SIZE, False), "batch_size": (*_SIZE, False), "num_epochs": (*_SIZE, False),
+    "num_repeats": (*_SIZE, False), "checkpoint_freq": (*_SIZE, False), "step_milestones": (*_MILESTONES, False),
+    "epoch_milestones": (*_MILESTONES, False), "scales": (*_SCALES, False), "separation_sigma": (*_number(0), False),
+    **{f"lr_{part}": (*_number(0, open_low=False), False) for part in ("generator", "kp_detector", "discriminator")},
+    **{name: ("a mapping (name: value lines)", lambda v: isinstance(v, dict), False)
+       for name in ("loss_weights", "transform_params")},
+}
+_FIELDS["loss_weights"] = {name: (*_WEIGHTS, False) for name in (
+    "reconstruction", "perceptual", "equivariance_value", "equivariance_jacobian", "keypoint_separation",
+    "generator_gan", "discriminator_gan", "feature_matching")}
+_FIELDS["transform_params"] = {"sigma_affine": (*_number(0, open_low=False), False),
+                               "sigma_tps": (*_number(0, open_low=False), False), "points_tps": (*_SIZE, False)}
+_OPEN_SECTIONS = ("discriminator_params", "train_params", "loss_weights", "transform_params")  # other fields: unread
 
 
-def _check_section(name, section, where):
-    """ConfigError unless every field of ``section`` (the mapping ``model_params.<where>``) has its type and range."""
-    fields = _FIELDS[where]
+def _check_section(name, section, where, label=None):
+    """ConfigError unless every field of ``section`` (the fields ``_FIELDS[where]``; ``label`` names it in
+    messages, ``where`` by default) has its type and range."""
+    fields, label = _FIELDS[where], label or where
     if not isinstance(section, dict):
-        raise ConfigError(f"{name}: {where} must be a mapping (name: value lines), got {_shown(section)}")
+        raise ConfigError(f"{name}: {label} must be a mapping (name: value lines), got {_shown(section)}")
     for field, (wanted, ok, required) in fields.items():
         if field not in section:
             if required:
-                raise ConfigError(f"{name}: {where} lacks {field} ({wanted})")
+                raise ConfigError(f"{name}: {label} lacks {field} ({wanted})")
         elif not ok(section[field]):
-            raise ConfigError(f"{name}: {where}.{field} must be {wanted}, got {_shown(section[field])}")
+            raise ConfigError(f"{name}: {label}.{field} must be {wanted}, got {_shown(section[field])}")
     unknown = sorted(set(section) - set(fields))
     if unknown and where not in _OPEN_SECTIONS:
-        raise ConfigError(f"{name}: {where} has unknown fields {', '.join(map(str, unknown))}; known: {', '.join(fields)}")
+        raise ConfigError(f"{name}: {label} has unknown fields {', '.join(map(str, unknown))}; known: {', '.join(fields)}")
 
 
 def _shown(value):
@@ -218,6 +236,10 @@ class ModelConfig:
         dense = sections["generator_params"].get("dense_motion_params")
         if dense is not None:
             _check_section(name, dense, "dense_motion_params")
+        train = document.get("train_params", {})
+        _check_section(name, train, "train_params")
+        for part in ("loss_weights", "transform_params"):
+            _check_section(name, train.get(part, {}), part, f"train_params.{part}")
         image_size = _image_size(name, document.get("dataset_params", {}))
         _check_sizes(name, image_size, sections)
         extra = {k: copy.deepcopy(v) for k, v in document.items() if k != "model_params"}

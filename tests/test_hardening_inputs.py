@@ -109,9 +109,13 @@ def config_with(change):
         (lambda d: d["model_params"]["kp_detector_params"].update(block_expension=4), "kp_detector_params has unknown fields block_expension"),
         (lambda d: d["model_params"]["generator_params"].pop("max_features"), "generator_params lacks max_features"),
         (lambda d: d.update(dataset_params={"frame_shape": [256, 128, 3]}), "dataset_params.frame_shape must be square"),
+        (lambda d: d.update(train_params={"batch_size": 0}), "train_params.batch_size must be a whole number >= 1, got 0"),
+        (lambda d: d.update(train_params={"loss_weights": {"perceptual": [10, -1]}}),
+         "train_params.loss_weights.perceptual must be a number or a list of numbers >= 0, got [10, -1]"),
+        (lambda d: d.update(train_params={"lr_generator": "fast"}), "train_params.lr_generator must be a number"),
     ],
     ids=["num_kp", "frame_shape", "null-section", "list-section", "list-dataset", "temperature", "scale_factor",
-         "flag", "too-deep", "unknown-field", "missing-field", "not-square"],
+         "flag", "too-deep", "unknown-field", "missing-field", "not-square", "train-batch", "loss-weight", "learning-rate"],
 )
 def test_a_bad_config_field_is_one_line_naming_it(media, capsys, change, message):
     path = media / "bad.yaml"
