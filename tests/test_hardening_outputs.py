@@ -72,12 +72,16 @@ def test_each_output_option_pointed_at_each_input_is_refused_before_any_work(fil
     assert files_below(files) == before
 
 
-@pytest.mark.parametrize("spelling", ["symlink", "dot-dot", "relative"])
+@pytest.mark.parametrize("spelling", ["symlink", "hard link", "dot-dot", "relative"])
 def test_the_same_file_by_another_name_is_refused(files, capsys, tripwire, spelling, monkeypatch):
     before = files_below(files)
     if spelling == "symlink":
         target = files / "link.mp4"
         target.symlink_to(files / "talk.mp4")
+        before = files_below(files)
+    elif spelling == "hard link":
+        target = files / "same-bytes.mp4"
+        os.link(files / "talk.mp4", target)
         before = files_below(files)
     elif spelling == "dot-dot":
         target = files / "frames" / ".." / "talk.mp4"
@@ -185,3 +189,21 @@ def test_same_file_and_check_outputs_on_their_own(files):
     check_outputs([Output("--out", files / "new" / "run", files=("log.csv",))])  # a folder made on demand: fine
     with pytest.raises(OutputError, match="is a file, not a folder"):
         check_outputs([Output("--out", files / "face.png", files=("log.csv",))])
+
+
+def ignores_case(folder):
+    probe = folder / "Case-Probe"
+    probe.write_text("")
+    try:
+        return (folder / "case-probe").exists()
+    finally:
+        probe.unlink()
+
+
+def test_names_that_differ_only_in_case_are_one_file_where_the_disk_ignores_case(files, capsys, tripwire):
+    if not ignores_case(files):
+        pytest.skip("this disk tells case apart (Linux): TALK.mp4 is another file here")
+    line = refused(animate_args(files, **{"--out": files / "TALK.MP4"}), capsys)
+    assert "is the --driving file" in line
+    line = refused(animate_args(files, **{"--out": files / "New.mp4", "--side-by-side": files / "new.mp4"}), capsys)
+    assert "are one file" in line
