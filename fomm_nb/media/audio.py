@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import MediaError
-from .ffmpeg import reason, run_ffmpeg
+from .ffmpeg import ffmpeg_path, reason, run_ffmpeg
 from .files import check_file, check_target, replacing
 from .writing import video_format
 
@@ -25,7 +25,7 @@ def has_audio(path: str | Path) -> bool:
     if path.is_dir():
         return False
     check_file(path, "a media file")
-    _, log = run_ffmpeg(["-i", path])
+    _, log = run_ffmpeg(["-i", ffmpeg_path(path)])
     if "Input #0" not in log:
         raise MediaError(f"{path}: not a file ffmpeg can read ({reason(log)})")
     return re.search(r"Stream #0:\d+.*: Audio: ", log) is not None
@@ -47,12 +47,13 @@ def mux_audio(video_path: str | Path, audio_source_path: str | Path, out_path: s
     check_file(video_path, "a video")
     kind = video_format(out_path)
     check_target(out_path)
-    with replacing(out_path) as temporary:
+    with replacing(out_path) as partial:
         if kind.audio is None or not has_audio(audio_source_path):
-            shutil.copyfile(video_path, temporary)
+            shutil.copyfile(video_path, partial)
         else:
-            code, log = run_ffmpeg(["-i", video_path, "-i", audio_source_path, "-map", "0:v:0", "-map", "1:a:0",
-                                    "-c:v", "copy", "-c:a", kind.audio, "-shortest", "-f", kind.muxer, temporary])
+            code, log = run_ffmpeg(["-i", ffmpeg_path(video_path), "-i", ffmpeg_path(audio_source_path), "-map", "0:v:0", "-map", "1:a:0",
+                                    "-c:v", "copy", "-c:a", kind.audio, "-shortest", "-f", kind.muxer,
+                                    ffmpeg_path(partial)])
             if code != 0:
                 raise MediaError(f"{out_path}: adding the sound failed ({reason(log)})")
     return out_path

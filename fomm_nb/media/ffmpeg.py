@@ -23,8 +23,9 @@ import imageio_ffmpeg
 import numpy as np
 
 from ..errors import MediaError
+from .files import check_pixels
 
-__all__ = ["DEFAULT_FPS", "OWN_PROCESS_GROUP", "ffmpeg_command", "run_ffmpeg", "reason", "exact_rate", "Probe",
+__all__ = ["DEFAULT_FPS", "OWN_PROCESS_GROUP", "ffmpeg_command", "ffmpeg_path", "run_ffmpeg", "reason", "exact_rate", "Probe",
            "probe", "decode"]
 
 DEFAULT_FPS = 25.0
@@ -41,10 +42,23 @@ def ffmpeg_command(arguments: Sequence[object]) -> list[str]:
     """The ffmpeg command line for ``arguments`` (paths and numbers become strings).
 
     Example:
-        >>> ffmpeg_command(["-i", Path("a.mp4")])[-2:]
-        ['-i', 'a.mp4']
+        >>> ffmpeg_command(["-r", 25])[-2:]
+        ['-r', '25']
     """
     return [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *map(str, arguments)]
+
+
+def ffmpeg_path(path: Path) -> str:
+    """``path`` as ffmpeg must be given it to take it as that very file: ``file:`` and the absolute path.
+
+    Given as it is, ffmpeg would read ``concat:a.mp4|b.mp4`` as a protocol
+    (the two files a.mp4 and b.mp4) and ``-y.mp4`` as an option.
+
+    Example:
+        >>> ffmpeg_path(Path("concat:a.mp4|b.mp4")) == "file:" + str(Path.cwd() / "concat:a.mp4|b.mp4")
+        True
+    """
+    return "file:" + os.path.abspath(path)
 
 
 def run_ffmpeg(arguments: Sequence[object]) -> tuple[int, str]:
@@ -97,8 +111,11 @@ class Probe(NamedTuple):
 
 
 def probe(path: Path) -> Probe:
-    """Size, frame rate and frame count of the first video stream of ``path``, without decoding it."""
-    code, log = run_ffmpeg(["-i", path, "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])
+    """Size, frame rate and frame count of the first video stream of ``path``, without decoding it.
+
+    Frames over the pixel budget (:data:`~fomm_nb.media.files.MAX_PIXELS`) are refused here.
+    """
+    code, log = run_ffmpeg(["-i", ffmpeg_path(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])
     if code != 0:
         if "matches no streams" in log:
             raise MediaError(f"{path}: the file has no video stream")
@@ -108,6 +125,7 @@ def probe(path: Path) -> Probe:
     turn = re.search(r"rotation of (-?[\d.]+) degrees", log)
     if turn and round(abs(float(turn.group(1)))) % 180 == 90:
         width, height = height, width
+    check_pixels(path, width, height, "each frame")
     printed = re.findall(r"([\d.]+)(k?) (fps|tbr)", stream)  # "29.97 fps, 29.97 tbr", "1k tbr"
     rates = {kind: float(value) * (1000 if k else 1) for value, k, kind in printed}
     rate = _ntsc(rates.get("fps") or rates.get("tbr") or DEFAULT_FPS)
@@ -122,7 +140,7 @@ def decode(path: Path, size: tuple[int, int], rate: Fraction) -> Iterator[np.nda
     """
     height, width = size
     frame_bytes = height * width * 3
-    command = ffmpeg_command(["-v", "error", "-i", path, "-map", "0:v:0", "-r", rate, "-f", "rawvideo",
+    command = ffmpeg_command(["-v", "error", "-i", ffmpeg_path(path), "-map", "0:v:0", "-r", rate, "-f", "rawvideo",
                               "-pix_fmt", "rgb24", "pipe:1"])
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,

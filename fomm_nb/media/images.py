@@ -12,30 +12,99 @@ Example:
     (48, 64, 3)
 """
 
+import contextlib
+import re
+import struct
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError, MediaError
+from . import files
 from .files import check_file, check_target, replacing
 
-__all__ = ["IMAGE_SUFFIXES", "read_image", "write_image", "open_pillow", "pixels_of", "as_image", "as_bytes",
+__all__ = ["IMAGE_SUFFIXES", "PILLOW_ERRORS", "read_image", "write_image", "quiet_pillow", "open_pillow",
+           "upright_size", "pixels_of", "as_image", "as_bytes",
            "wxh"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 """Files read as images (and as one-frame videos); a folder's frames must have one of them."""
 
+_ORIENTATION = 0x0112  # the EXIF tag; 5 to 8 turn the picture by a quarter
+
+
+@contextlib.contextmanager
+def quiet_pillow() -> Iterator[None]:
+    """Pillow's warnings (truncated TIFF, decompression bomb) unshown: the one-line error says it all."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+# What Pillow raises on damaged data: truncated files end in OSError, but cut headers and
+# frame tables also give SyntaxError, ValueError, IndexError, EOFError or struct.error.
+PILLOW_ERRORS = (OSError, SyntaxError, ValueError, IndexError, EOFError, struct.error)
+
+
+def _bomb(path: Path, error: Exception) -> MediaError:
+    """The one line for Pillow's decompression-bomb guards (pixels, or text chunks that inflate)."""
+    declared = re.search(r"Image size \((\d+) pixels\)", str(error))
+    if declared:
+        return MediaError(f"{path}: the image declares {int(declared[1]) / 1e6:,.0f} megapixels, over fomm-nb's "
+                          f"budget of {files.MAX_PIXELS / 1e6:g} megapixels (a decompression bomb?)")
+    return MediaError(f"{path}: refused: its compressed text chunks inflate too far (a decompression bomb?)")
+
 
 def open_pillow(path: Path, what: str) -> Image.Image:
-    """``Image.open(path)`` (lazy: the pixels are not decoded yet), with MediaError for what Pillow cannot read."""
+    """``Image.open(path)``: the header is read, the size checked against the pixel budget, no pixel decoded.
+
+    Anything Pillow cannot read, and pictures over
+    :data:`~fomm_nb.media.files.MAX_PIXELS`, raise MediaError.
+    """
     check_file(path, what)
     try:
-        return Image.open(path)
+        with quiet_pillow():
+            image = Image.open(path)
     except UnidentifiedImageError:
         raise MediaError(f"{path}: not {what} (Pillow cannot read it)") from None
-    except (OSError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise _bomb(path, error) from None
+    except ValueError as error:
+        if "too large" in str(error) or "Too much memory" in str(error):
+            raise _bomb(path, error) from None
+        raise MediaError(f"{path}: cannot read the file ({error})") from None
+    except PILLOW_ERRORS as error:
         raise MediaError(f"{path}: cannot read the file ({getattr(error, 'strerror', None) or error})") from None
+    try:
+        files.check_pixels(path, *image.size, "the image" if what == "an image" else "each frame")
+    except MediaError:
+        image.close()
+        raise
+    return image
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """``(H, W)`` of ``image`` once turned upright by its EXIF orientation, without decoding its pixels.
+
+    A PNG's EXIF is taken only where it precedes the pixels (reading one
+    that follows them would decode the image).
+
+    Example:
+        >>> upright_size(Image.new("RGB", (64, 48)))
+        (48, 64)
+    """
+    width, height = image.size
+    if image.format == "PNG":
+        exif = Image.Exif()
+        if "exif" in image.info:
+            exif.load(image.info["exif"])
+    else:
+        exif = image.getexif()
+    turned = exif.get(_ORIENTATION, 1) in (5, 6, 7, 8)
+    return (width, height) if turned else (height, width)
 
 
 def pixels_of(image: Image.Image) -> np.ndarray:
@@ -52,7 +121,9 @@ def pixels_of(image: Image.Image) -> np.ndarray:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
         alpha = rgba[..., 3:]
         return rgba[..., :3] * alpha + (1 - alpha)
-    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    rgb /= 255  # in place: a 50-megapixel image is 0.6 GB
+    return rgb
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -69,10 +140,10 @@ def read_image(path: str | Path) -> np.ndarray:
         (48, 64, 3)
     """
     path = Path(path)
-    with open_pillow(path, "an image") as image:
+    with open_pillow(path, "an image") as image, quiet_pillow():
         try:
             return pixels_of(ImageOps.exif_transpose(image))
-        except (OSError, SyntaxError, ValueError) as error:
+        except PILLOW_ERRORS as error:
             raise MediaError(f"{path}: the image is damaged ({error})") from None
 
 
@@ -126,6 +197,9 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
         raise MediaError(f"{path}: unknown image type '{path.suffix}'; use .png or .jpg")
     check_target(path)
     picture = Image.fromarray(as_bytes(image, "the image"))
-    with replacing(path) as temporary:
-        picture.save(temporary, format=kind, **({"quality": 95} if kind == "JPEG" else {}))
+    with replacing(path) as partial:
+        try:
+            picture.save(partial, format=kind, **({"quality": 95} if kind == "JPEG" else {}))
+        except (OSError, ValueError) as error:  # e.g. a JPEG wider than 65,500 pixels
+            raise MediaError(f"{path}: cannot write the image ({error})") from None
     return path

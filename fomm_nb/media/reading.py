@@ -4,8 +4,14 @@
 ``(H, W, 3)`` float32 frame at a time, so memory does not grow with the
 length. It reads mp4, webm, mov, avi, mkv through ffmpeg (turned upright by
 their rotation tag; pixels as stored, non-square pixel aspect ratios are not
-corrected), GIFs through Pillow, a folder of png/jpg frames (in natural
-order: ``2.png`` before ``10.png``) and a single image (a one-frame video).
+corrected), GIFs, animated WebP and APNG through Pillow (every frame), a
+folder of png/jpg frames (in natural order: ``2.png`` before ``10.png``) and
+a single image (a one-frame video).
+
+Damage is found when the video is opened where that costs little: every
+frame of an animated image is decoded once, every file of a folder has its
+header read (a file that is not an image, or a frame of another size, is
+named), a video file is probed by ffmpeg.
 
 Example:
     >>> from fomm_nb.media import write_video
@@ -27,7 +33,7 @@ from PIL import Image
 from ..errors import InputError, MediaError
 from .ffmpeg import DEFAULT_FPS, decode, probe
 from .files import check_file
-from .images import IMAGE_SUFFIXES, open_pillow, pixels_of, read_image, wxh
+from .images import IMAGE_SUFFIXES, PILLOW_ERRORS, open_pillow, pixels_of, quiet_pillow, read_image, upright_size, wxh
 
 __all__ = ["VideoReader", "open_video", "read_video"]
 
@@ -97,46 +103,82 @@ def _natural_key(path: Path) -> list:
 
 
 def _folder_reader(folder: Path, default_fps: float) -> VideoReader:
+    """Every frame's header is read now: a file that is not an image, or of another size, fails before any frame is used."""
     files = sorted((f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()),
                    key=_natural_key)
     if not files:
         raise MediaError(f"{folder}: the folder has no frames ({', '.join(IMAGE_SUFFIXES)} files)")
-    size = read_image(files[0]).shape[:2]
+    size = None
+    for file in files:
+        with open_pillow(file, "an image") as image, quiet_pillow():
+            try:
+                found = upright_size(image)
+            except PILLOW_ERRORS as error:
+                raise MediaError(f"{file}: the image is damaged ({error})") from None
+        size = size or found
+        if found != size:
+            raise MediaError(f"{file}: the frame is {wxh(found)}, the first is {wxh(size)}")
 
     def frames():
         for file in files:
             frame = read_image(file)
-            if frame.shape[:2] != size:
+            if frame.shape[:2] != size:  # changed since it was opened
                 raise MediaError(f"{file}: the frame is {wxh(frame.shape)}, the first is {wxh(size)}")
             yield frame
 
     return VideoReader(folder, default_fps, size, len(files), frames)
 
 
-def _gif_reader(path: Path) -> VideoReader:
-    with open_pillow(path, "a GIF") as image:
-        count, size = image.n_frames, image.size[::-1]
-        delays = []
-        for index in range(count):
-            image.seek(index)
-            delay = image.info.get("duration") or 0
-            delays.append(delay if delay > 10 else 100)  # as browsers show a delay of 0 or 10 ms: 100 ms
+_ANIMATIONS = ("GIF", "PNG", "WEBP")  # Pillow formats that hold frames with durations (PNG: APNG)
 
-    def frames():
-        with Image.open(path) as image:
+
+def _animation_reader(path: Path, image: Image.Image) -> VideoReader:
+    """A GIF, an animated WebP or an APNG: every frame is decoded once now, so a damaged file fails here."""
+    size, delays = image.size[::-1], []
+    with quiet_pillow():
+        try:
+            count = image.n_frames  # counting reads through the file
             for index in range(count):
                 image.seek(index)
-                yield pixels_of(image)
+                image.load()
+                delays.append(image.info.get("duration") or 0)
+        except PILLOW_ERRORS as error:
+            raise MediaError(f"{path}: the file is damaged at frame {len(delays)} ({error})") from None
+    delays = [delay if delay > 10 else 100 for delay in delays]  # as browsers show a delay of 0 or 10 ms: 100 ms
+
+    def frames():
+        with open_pillow(path, "a video") as animation:
+            for index in range(count):
+                try:
+                    with quiet_pillow():  # only around Pillow: the caller's code runs between frames
+                        animation.seek(index)
+                        frame = pixels_of(animation)
+                except PILLOW_ERRORS as error:
+                    raise MediaError(f"{path}: the file is damaged at frame {index} ({error})") from None
+                yield frame
 
     return VideoReader(path, 1000 * count / sum(delays), size, count, frames)
+
+
+def _pillow_reader(path: Path, default_fps: float) -> VideoReader:
+    """A GIF, an animated WebP or APNG (all their frames), or an image (a one-frame video)."""
+    with open_pillow(path, "a GIF" if path.suffix.lower() == ".gif" else "an image") as image, quiet_pillow():
+        try:  # counting the frames reads through the file
+            animated = image.format == "GIF" or (image.format in _ANIMATIONS and getattr(image, "n_frames", 1) > 1)
+        except PILLOW_ERRORS as error:
+            raise MediaError(f"{path}: the file is damaged ({error})") from None
+        if animated:
+            return _animation_reader(path, image)
+    still = read_image(path)
+    return VideoReader(path, default_fps, still.shape[:2], 1, lambda: (frame for frame in [still]))
 
 
 def open_video(path: str | Path, default_fps: float = DEFAULT_FPS) -> VideoReader:
     """Open a video file, a GIF, a folder of frames or an image for streaming.
 
     Args:
-        path: mp4/webm/mov/avi/mkv (anything ffmpeg reads), gif, a folder of
-            png/jpg frames, or an image (a one-frame video).
+        path: mp4/webm/mov/avi/mkv (anything ffmpeg reads), gif, animated
+            webp or png, a folder of png/jpg frames, or an image (a one-frame video).
         default_fps: the frame rate of a folder or an image, which store none.
 
     Returns:
@@ -153,16 +195,8 @@ def open_video(path: str | Path, default_fps: float = DEFAULT_FPS) -> VideoReade
     if path.is_dir():
         return _folder_reader(path, default_fps)
     check_file(path, "a video")
-    suffix = path.suffix.lower()
-    if suffix == ".gif":
-        return _gif_reader(path)
-    if suffix in IMAGE_SUFFIXES:
-        image = read_image(path)
-
-        def still():
-            yield image
-
-        return VideoReader(path, default_fps, image.shape[:2], 1, still)
+    if path.suffix.lower() in (".gif", *IMAGE_SUFFIXES):
+        return _pillow_reader(path, default_fps)
     found = probe(path)
     if found.num_frames == 0:
         raise MediaError(f"{path}: the video has no frames")

@@ -1,9 +1,9 @@
 """Videos out: mp4 (H.264, yuv420p), webm (VP9) or GIF by the file's extension, whole or not at all.
 
 :class:`VideoWriter` pipes raw frames into ffmpeg, which writes a hidden
-temporary file beside the target; the file is renamed over the target only
-when it is complete. On an error or an interrupt (Ctrl-C) the temporary file
-is deleted and an existing file at the target is left as it was.
+partial file beside the target (see :mod:`~fomm_nb.media.files`); the file
+is renamed over the target only when it is complete. On an error or an
+interrupt (Ctrl-C) the partial file is deleted and an existing file at the target is left as it was.
 
 Example:
     >>> write_video("clip.gif", np.zeros((4, 32, 32, 3), np.float32), fps=10)
@@ -11,7 +11,6 @@ Example:
 """
 
 import contextlib
-import os
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -22,8 +21,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError, MediaError
-from .ffmpeg import DEFAULT_FPS, OWN_PROCESS_GROUP, exact_rate, ffmpeg_command, reason
-from .files import check_target, temporary_beside
+from .ffmpeg import DEFAULT_FPS, OWN_PROCESS_GROUP, exact_rate, ffmpeg_command, ffmpeg_path, reason
+from .files import check_target, finish, partial_beside
 from .images import as_bytes, wxh
 
 __all__ = ["VideoFormat", "VIDEO_FORMATS", "video_format", "VideoWriter", "write_video"]
@@ -95,14 +94,14 @@ class VideoWriter:
         self.size = None  # (H, W) of the frames, set by the first one
         self.num_frames = 0
         self.closed = False
-        self._temporary = self._process = self._log = None
+        self._partial = self._process = self._log = None
 
     def _start(self, height: int, width: int) -> None:
-        self._temporary = temporary_beside(self.path)
+        self._partial = partial_beside(self.path)
         self._log = tempfile.TemporaryFile()
         command = ffmpeg_command(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                                   "-r", exact_rate(self.fps), "-i", "pipe:0", "-an", *self._format.video,
-                                  "-f", self._format.muxer, self._temporary])
+                                  "-f", self._format.muxer, ffmpeg_path(self._partial)])
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log,
                                          **OWN_PROCESS_GROUP)
 
@@ -144,7 +143,7 @@ class VideoWriter:
             self._process.stdin.close()
             if self._process.wait() != 0:
                 raise self._failure("ffmpeg failed")
-            os.replace(self._temporary, self.path)
+            finish(self._partial, self.path)
         except BaseException:
             self.abort()
             raise
@@ -161,7 +160,7 @@ class VideoWriter:
             with contextlib.suppress(OSError):
                 self._process.stdin.close()
             self._log.close()
-            self._temporary.unlink(missing_ok=True)
+            self._partial.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoWriter":
         return self
