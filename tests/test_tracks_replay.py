@@ -107,3 +107,23 @@ def test_cli_replay_errors_are_one_line_with_status_2(files, capsys, args, messa
     error = capsys.readouterr().err
     assert status == 2 and message in error and error.count("\n") == 1, error
     assert not (files / "out.mp4").exists()
+
+
+def test_evaluate_smooth_prints_the_ground_truth_table(capsys):
+    assert main(["evaluate", "--smooth", "savgol", "--videos", "1", "--frames", "8"]) == 0
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines() if line.startswith("| clean") or line.startswith("| degraded")]
+    assert [row.split("|")[1:3] for row in rows] == [[" clean ", " none "], [" clean ", " savgol "],
+                                                     [" degraded ", " none "], [" degraded ", " savgol "]]
+    degraded_jitter = [float(row.split("|")[3].split()[0]) for row in rows[2:]]
+    assert degraded_jitter[1] < 0.5 * degraded_jitter[0]  # the webcam's shake is smoothed away
+
+
+def test_webcam_degradation_shakes_by_at_most_one_pixel():
+    from fomm_nb.tracks.evaluation import degrade_like_webcam
+
+    frame = np.zeros((1, 32, 32, 3), np.float32)
+    frame[0, 16, 16] = 1.0
+    shaken = degrade_like_webcam(np.repeat(frame, 20, axis=0), np.random.default_rng(0), noise=0.0, quality=95)
+    peaks = {np.unravel_index(image.sum(-1).argmax(), (32, 32)) for image in shaken}
+    assert 1 < len(peaks) <= 9 and all(abs(y - 16) <= 1 and abs(x - 16) <= 1 for y, x in peaks)
