@@ -1,6 +1,7 @@
 """The packaging files agree with each other: pyproject.toml, environment.yml, the CI script."""
 
 import ast
+import importlib
 import re
 import tomllib
 import warnings
@@ -338,3 +339,18 @@ def test_imports_go_one_way_through_the_layers_the_readme_lists():
             if target != "fomm_nb" and layer(target) is not None and layer(target) > layer(module):
                 problems.append(f"{module} (layer {layer(module)}) imports {target} from a layer below (layer {layer(target)})")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "name, new_home, old_home",
+    [
+        ("SAMPLES", "fomm_nb.registry", "fomm_nb.demo"),
+        ("SAMPLE_SOURCE", "fomm_nb.registry", "fomm_nb.demo"),
+        ("SAMPLE_DRIVING", "fomm_nb.registry", "fomm_nb.demo"),
+        ("ImagePyramid", "fomm_nb.modules.blocks", "fomm_nb.train.losses"),
+        ("FaceNotFoundError", "fomm_nb.errors", "fomm_nb.face"),
+    ],
+)
+def test_a_moved_name_is_still_found_where_it_was(name, new_home, old_home):
+    assert getattr(importlib.import_module(old_home), name) is getattr(importlib.import_module(new_home), name)
+    assert name in dunder_all(parse_package(), new_home)
