@@ -11,6 +11,7 @@
 import argparse
 
 from ..arguments import device_option, int_option
+from ..config import DEFAULT_BATCH_SIZE
 from ..errors import InputError
 from ..outputs import VIDEO_SUFFIXES, Output, check_outputs
 from .filters import FILTERS
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smooth", choices=SMOOTHING_CHOICES, default="none", help=_SMOOTH_HELP)
     parser.add_argument("--crop", choices=["crop", "pad", "stretch", "face"], default="crop",
                         help="how frames become square, as in 'fomm-nb animate'")
-    parser.add_argument("--batch-size", type=int_option(1), default=8, help="driving frames per batch")
+    parser.add_argument("--batch-size", type=int_option(1), default=DEFAULT_BATCH_SIZE, help="driving frames per batch")
     parser.add_argument("--device", type=device_option, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
 
 

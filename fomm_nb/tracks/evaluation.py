@@ -26,6 +26,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from ..config import DEFAULT_BATCH_SIZE
 from ..data.procedural import make_video, split_seed
 from .filters import FILTERS, smooth
 from .measures import jitter, lag
@@ -91,7 +92,7 @@ def _measure(engine, regressor, video, frames, smoothing) -> dict:
 
 
 def evaluate_smoothing(model, filters: dict | None = None, num_videos: int = 50, num_frames: int = 32,
-                       batch_size: int = 16, regressor=None, progress: bool = False) -> dict:
+                       batch_size: int = DEFAULT_BATCH_SIZE, regressor=None, progress: bool = False) -> dict:
     """The measures of each filter (``{name: filter or None}``, default :data:`DEFAULT_FILTERS`) on each condition.
 
     Returns ``{"num_videos", "num_frames", "filters": {name: repr}, "rows": {condition: {name: {measure: mean}}}}``.

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import DEFAULT_BATCH_SIZE
 from ..errors import InputError
 from ..media import VideoWriter, fit_frame, frames_to_tensor, open_video, read_image, tensor_to_frames
 from ..types import Keypoints
@@ -106,7 +107,7 @@ def _bar(progress: bool, total: int | None, what: str):
         yield lambda done: bar.update(done - bar.n)
 
 
-def track_video(model, driving_path, crop: str = "crop", batch_size: int = 8, smoothing: str = "none",
+def track_video(model, driving_path, crop: str = "crop", batch_size: int = DEFAULT_BATCH_SIZE, smoothing: str = "none",
                 progress: bool = False) -> MotionTrack:
     """The track of the video file ``driving_path`` (frames fitted to the model by ``crop``), smoothed by ``smoothing``.
 
@@ -128,7 +129,7 @@ def track_video(model, driving_path, crop: str = "crop", batch_size: int = 8, sm
 
 
 def replay_track(model, source_path, track: MotionTrack, output_path, options=None, crop: str = "crop",
-                 batch_size: int = 8, progress: bool = False) -> Path:
+                 batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False) -> Path:
     """Animate the image file ``source_path`` by ``track`` into the video ``output_path`` (at the track's fps).
 
     The video appears only when complete.
