@@ -198,6 +198,31 @@ def test_the_live_smoother_equals_the_offline_filter():
     np.testing.assert_allclose(np.stack([jacobian for _, jacobian in frames]), offline.jacobian, atol=1e-5)
 
 
+@pytest.mark.parametrize("fps", [25.0, 5.0])
+def test_one_euro_with_time_steps_answers_in_seconds_whatever_the_frame_rate(fps):
+    # A live camera under load delivers 5 frames a second instead of 25: with each frame's dt the
+    # low-pass reaches the same level 0.4 s after a step; with the nominal rate it lags twice as far.
+    times = np.arange(0, 2.001, 1 / fps)
+    step = (times >= 1).astype(float)[:, None]
+    at = np.searchsorted(times, 1.4 - 1e-9)
+    timed = OneEuro(beta=0.0).stream(25.0)
+    with_dt = np.array([timed(sample, 1 / fps)[0] for sample in step])
+    assert with_dt[at] == pytest.approx(0.915, abs=0.005)
+    nominal = OneEuro(beta=0.0).stream(25.0)
+    without_dt = np.array([nominal(sample)[0] for sample in step])
+    assert fps == 25.0 or without_dt[at] < 0.6  # the reason for dt: frames further apart than 1/fps
+
+
+def test_the_live_smoother_takes_time_steps():
+    track = _turning_track(20)
+    steady, timed = KeypointSmoother("kalman", fps=track.fps), KeypointSmoother("kalman", fps=track.fps)
+    for value, jacobian in zip(track.value, track.jacobian):
+        expected = steady(value, jacobian)
+        got = timed(value, jacobian, dt=1 / track.fps)
+    np.testing.assert_allclose(got[0], expected[0], atol=1e-9)
+    np.testing.assert_allclose(got[1], expected[1], atol=1e-9)
+
+
 def test_unknown_filters_and_parameters_are_one_line_errors():
     with pytest.raises(TrackError.__mro__[2], match="unknown filter 'median'"):
         make_filter("median")

@@ -44,7 +44,12 @@ def _alpha(cutoff, fps):
 
 
 class _Causal:
-    """A causal filter: ``stream(fps)`` gives a stateful ``step(sample (C,)) -> (C,)``; a whole signal runs through it."""
+    """A causal filter: ``stream(fps)`` gives a stateful ``step(sample (C,), dt=None) -> (C,)``; a whole signal runs through it.
+
+    ``dt`` is the seconds since the previous sample when samples do not
+    arrive at a steady rate (a live camera whose frames are dropped under
+    load); ``None`` means ``1 / fps``.
+    """
 
     def __call__(self, signal: np.ndarray, fps: float) -> np.ndarray:
         """Filter ``signal`` ``(T, C)`` sampled at ``fps``: ``(T, C)``."""
@@ -67,16 +72,17 @@ class OneEuro(_Causal):
     d_cutoff: float = 2.0
 
     def stream(self, fps: float):
-        """A stateful ``step(sample (C,)) -> (C,)`` for samples arriving at ``fps``."""
+        """A stateful ``step(sample (C,), dt=None) -> (C,)`` for samples arriving at ``fps`` (or ``dt`` seconds apart)."""
         state = {}
 
-        def step(sample):
+        def step(sample, dt=None):
             sample = np.asarray(sample, np.float64)
             if not state:
                 state.update(value=sample, speed=np.zeros_like(sample))
                 return sample.copy()
-            speed = state["speed"] + _alpha(self.d_cutoff, fps) * ((sample - state["value"]) * fps - state["speed"])
-            alpha = _alpha(self.min_cutoff + self.beta * np.abs(speed), fps)
+            rate = fps if dt is None else 1.0 / max(dt, 1e-6)
+            speed = state["speed"] + _alpha(self.d_cutoff, rate) * ((sample - state["value"]) * rate - state["speed"])
+            alpha = _alpha(self.min_cutoff + self.beta * np.abs(speed), rate)
             state.update(value=state["value"] + alpha * (sample - state["value"]), speed=speed)
             return state["value"].copy()
 
@@ -97,17 +103,17 @@ class Kalman(_Causal):
     measurement: float = 0.01
 
     def stream(self, fps: float):
-        """A stateful ``step(sample (C,)) -> (C,)`` for samples arriving at ``fps``."""
-        dt = 1.0 / fps
-        transition = np.array([[1.0, dt], [0.0, 1.0]])
-        noise = self.acceleration**2 * np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]])
+        """A stateful ``step(sample (C,), dt=None) -> (C,)`` for samples arriving at ``fps`` (or ``dt`` seconds apart)."""
         state = {}
 
-        def step(sample):
+        def step(sample, dt=None):
             sample = np.asarray(sample, np.float64)
             if not state:  # every channel starts still, with the same uncertainty, so they share gains
                 state.update(mean=np.stack([sample, np.zeros_like(sample)]), covariance=np.diag([self.measurement**2, 1.0]))
                 return sample.copy()
+            dt = 1.0 / fps if dt is None else dt
+            transition = np.array([[1.0, dt], [0.0, 1.0]])
+            noise = self.acceleration**2 * np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]])
             mean = transition @ state["mean"]  # (2, C): position and velocity of each channel
             covariance = transition @ state["covariance"] @ transition.T + noise
             gain = covariance[:, 0] / (covariance[0, 0] + self.measurement**2)  # (2,)
@@ -233,8 +239,11 @@ class KeypointSmoother:
         self.step = chosen.stream(fps)
         self.angle = None
 
-    def __call__(self, value: np.ndarray, jacobian: np.ndarray | None = None):
-        """``value`` ``(K, 2)`` and ``jacobian`` ``(K, 2, 2)`` or None -> the smoothed pair."""
+    def __call__(self, value: np.ndarray, jacobian: np.ndarray | None = None, dt: float | None = None):
+        """``value`` ``(K, 2)`` and ``jacobian`` ``(K, 2, 2)`` or None -> the smoothed pair.
+
+        ``dt``: seconds since the previous frame, for frames that do not arrive at the steady ``fps``.
+        """
         num_kp = len(value)
         signal, sign = track_signal(np.asarray(value)[None], None if jacobian is None else np.asarray(jacobian)[None])
         if sign is not None:  # unwrap each angle against the previous frame's
@@ -242,5 +251,5 @@ class KeypointSmoother:
             if self.angle is not None:
                 features[:, 2] = self.angle + (features[:, 2] - self.angle + np.pi) % (2 * np.pi) - np.pi
             self.angle = features[:, 2].copy()
-        smoothed, jacobians = signal_track(self.step(signal[0])[None], sign, num_kp)
+        smoothed, jacobians = signal_track(self.step(signal[0], dt)[None], sign, num_kp)
         return smoothed[0], None if jacobians is None else jacobians[0]
