@@ -6,6 +6,7 @@
     fomm-nb models                                list the known models
     fomm-nb train --config CFG --data procedural  train a model
     fomm-nb evaluate --model demo                 metrics on held-out procedural videos
+    fomm-nb train-landmarks --out FILE            train the landmark detector that evaluate reads AKD with
 
 Errors in the user's input (an unknown option, a number out of range, a
 bad file, an output that would overwrite an input) print one line and exit
@@ -146,11 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(run=_run_models)
 
     from . import evaluate, export, serve
+    from .landmarks import command as landmarks_command
     from .train import command as train_command
 
     for name, module, help_text in (
         ("train", train_command, "train a model (procedural faces or a video folder)"),
         ("evaluate", evaluate, "evaluate a model on held-out procedural videos"),
+        ("train-landmarks", landmarks_command, "train the independent landmark detector that evaluate measures AKD with"),
         ("export", export, "write the keypoint detector and the generator as ONNX graphs"),
         ("serve", serve, "serve the apps as web pages to a class (Voila, kernels ready ahead)"),
         ("track", tracks_command, "save a driving video's keypoints over time as a motion track (.npz)"),
