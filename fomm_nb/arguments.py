@@ -27,11 +27,17 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["check_range", "int_option", "float_option", "device_option", "available_memory", "check_batch_memory", "BYTES_PER_PIXEL"]
+__all__ = ["check_range", "int_option", "float_option", "device_option", "available_memory", "check_batch_memory", "BYTES_PER_PIXEL",
+           "TRAINING_BYTES_PER_PIXEL"]
 
 #: Memory one driving frame takes while it is animated, per pixel of the model's frames: measured for
 #: vox-256 on CPU (78 MB per frame at batch 8, 111 MB at batch 2), rounded up.
 BYTES_PER_PIXEL = 1800
+
+#: Memory one more frame pair of a training batch takes in a training step (forward, losses, backward), per
+#: pixel of the model's frames: measured by ``benchmarks/batch_memory.py`` (vox-256: 373 MB per pair,
+#: 5,690 B/pixel; 64 px: 3,706), rounded up.
+TRAINING_BYTES_PER_PIXEL = 6000
 
 
 def _range_problem(value: float, low: float | None, high: float | None) -> str | None:
@@ -129,11 +135,13 @@ def available_memory(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def check_batch_memory(batch_size: int, image_size: int, device: torch.device) -> int:
+def check_batch_memory(batch_size: int, image_size: int, device: torch.device,
+                       bytes_per_pixel: int = BYTES_PER_PIXEL) -> int:
     """``batch_size`` when a batch of frames of ``image_size`` fits in ``device``'s memory, else an InputError.
 
-    The need is estimated as :data:`BYTES_PER_PIXEL` per pixel of every frame
-    of the batch; the message says which batch size fits.
+    The need is estimated as ``bytes_per_pixel`` (:data:`BYTES_PER_PIXEL` to
+    animate, :data:`TRAINING_BYTES_PER_PIXEL` to train) per pixel of every
+    frame of the batch; the message says which batch size fits.
 
     Example:
         >>> check_batch_memory(10**6, 256, torch.device("cpu"))  # doctest: +ELLIPSIS
@@ -142,7 +150,7 @@ def check_batch_memory(batch_size: int, image_size: int, device: torch.device) -
         fomm_nb.errors.InputError: batch size 1000000 needs about ... GB at 256x256, ... GB is free...
     """
     check_range("batch size", batch_size, low=1)
-    per_frame = BYTES_PER_PIXEL * image_size * image_size
+    per_frame = bytes_per_pixel * image_size * image_size
     free = available_memory(device)
     if batch_size * per_frame > free:
         fits = max(1, free // per_frame)

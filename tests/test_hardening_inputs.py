@@ -167,6 +167,8 @@ def test_animate_arguments(media, capsys, argv, message):
         (["train", "--config", "vox", "--out", "{tmp}/run", "--log-every", "0"], "argument --log-every: must be at least 1, got 0"),
         (["train", "--config", "vox", "--out", "{tmp}/run", "--threads", "-1"], "argument --threads: must be from 1 to 1024, got -1"),
         (["train", "--config", "vox", "--out", "{tmp}/run", "--batch-size", "0"], "argument --batch-size: must be at least 1"),
+        (["train", "--config", "vox", "--out", "{tmp}/run", "--steps", "1", "--batch-size", "100000000"],
+         "batch size 100000000 needs about"),
         (["train", "--config", "vox", "--out", "{tmp}/run", "--checkpoint-every", "0"], "argument --checkpoint-every"),
         (["train", "--config", "vox", "--out", "{tmp}/run", "--visualise-every", "-1"], "argument --visualise-every"),
         (["train", "--config", "vox", "--out", "{tmp}/run", "--seed", "-1"], "argument --seed: must be from 0 to"),
@@ -189,6 +191,12 @@ def test_other_subcommands_arguments(tmp_path, capsys, argv, message):
     line = refused([part.format(tmp=tmp_path) for part in argv], capsys)
     assert message.format(tmp=tmp_path) in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_track_refuses_a_batch_beyond_memory_before_reading_the_video(media, capsys):
+    line = refused(["track", "--driving", media / "talk.mp4", "--out", media / "t.npz", "--batch-size", "100000000"], capsys)
+    assert "batch size 100000000 needs about" in line and "use a batch size of" in line
+    assert sorted(path.name for path in media.iterdir()) == ["face.png", "talk.mp4"]
 
 
 def test_the_api_checks_the_same_ranges(media):

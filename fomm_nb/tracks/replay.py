@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..arguments import check_batch_memory
 from ..config import DEFAULT_BATCH_SIZE
 from ..errors import InputError
 from ..media import VideoWriter, fit_frame, frames_to_tensor, open_video, read_image, tensor_to_frames
@@ -116,6 +117,7 @@ def track_video(model, driving_path, crop: str = "crop", batch_size: int = DEFAU
     from ..animate import AnimationEngine
     from ..face import crop as crop_box_of, video_crop_boxes
 
+    check_batch_memory(batch_size, model.image_size, model.device)
     engine = AnimationEngine(model, batch_size=batch_size)
     with open_video(driving_path) as reader:
         if crop == "face":
@@ -136,6 +138,7 @@ def replay_track(model, source_path, track: MotionTrack, output_path, options=No
     """
     from ..animate import AnimationEngine
 
+    check_batch_memory(batch_size, model.image_size, model.device)
     engine = AnimationEngine(model, batch_size=batch_size, options=options)
     engine.set_source(fitted_source(model, source_path, crop))
     with VideoWriter(output_path, track.fps) as writer, _bar(progress, len(track), "animating") as report:

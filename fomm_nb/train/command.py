@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..arguments import int_option
+from ..arguments import TRAINING_BYTES_PER_PIXEL, check_batch_memory, int_option
 from ..config import load_config
 from ..errors import InputError
 from ..outputs import Output, check_outputs
@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> None:
     if args.resume and not checkpoint.exists():
         raise InputError(f"--resume: {checkpoint} does not exist; leave out --resume to start a new run")
     device = init_distributed()
+    check_batch_memory(settings.batch_size, config.image_size, device, TRAINING_BYTES_PER_PIXEL)
     model = _model(config, None if args.resume else args.finetune, settings.uses_discriminator)
     Trainer(model, settings, device).fit(
         _dataset(args.data, config.image_size, args.id_sampling),
