@@ -17,6 +17,17 @@ source (:func:`~fomm_nb.best_frame.find_best_frame`) becomes the initial
 frame of relative motion, as :func:`~fomm_nb.best_frame.animate_from_best_frame`
 does; the output keeps the original order.
 
+*Paste-back*: with ``paste_back`` each animated square is put back into the
+whole photo through its crop box, with a feathered seam
+(:class:`~fomm_nb.paste_back.PasteBack`): the video has the photo's size
+(at most :data:`~fomm_nb.paste_back.MAX_SIDE` pixels on its longer side,
+even sides), and outside the box every pixel is the photo's.
+
+*Side by side*: source | driving | result at the model's size, enlarged by
+a whole number (nearest pixel, so a 64-pixel model's frames stay sharp) to
+at least :data:`SIDE_BY_SIDE_HEIGHT` pixels; with paste-back, the photo |
+driving | pasted result at the pasted height (at most :data:`SIDE_BY_SIDE_HEIGHT` x 2).
+
 *Passes*: the driving video is decoded once to animate, once more to find
 the face box (``crop="face"``), and twice more for the best frame (to find
 it, then to fetch it). Only boxes, keypoints and the one best frame are kept.
@@ -28,6 +39,7 @@ Example:
     AnimationResult(video=PosixPath('result.mp4'), side_by_side=None, num_frames=120, fps=29.97..., best_frame=42)
 """
 
+import math
 import re
 from collections import deque
 from collections.abc import Callable
@@ -49,14 +61,16 @@ from .media import VideoWriter, fit_frame, has_audio, mux_audio, open_video, rea
 from .media.files import partial_beside, replacing
 from .motion import MotionOptions
 from .outputs import PICTURE_SUFFIXES, VIDEO_SUFFIXES, Output, PathLike, check_outputs
+from .paste_back import PasteBack, square_box
 
 if TYPE_CHECKING:
     from .model import FirstOrderModel
 
-__all__ = ["CROP_MODES", "BEST_FRAME_METHODS", "AnimationResult", "Framing", "animate_files"]
+__all__ = ["CROP_MODES", "BEST_FRAME_METHODS", "SIDE_BY_SIDE_HEIGHT", "AnimationResult", "Framing", "animate_files"]
 
 CROP_MODES = ("crop", "pad", "stretch", "face")
 BEST_FRAME_METHODS = ("keypoints", "landmarks")
+SIDE_BY_SIDE_HEIGHT = 256  # pixels: the side-by-side video is at least this tall (a whole multiple of the model's size)
 
 
 @dataclass
@@ -110,6 +124,7 @@ def animate_files(
     progress: bool | Callable[[int, int], object] = False,
     crop_picture_path: PathLike | None = None,
     best_frame: bool | str = False,
+    paste_back: bool = False,
 ) -> AnimationResult:
     """Animate the image ``source_path`` by the video ``driving_path`` into ``output_path``.
 
@@ -128,6 +143,8 @@ def animate_files(
         best_frame: ``False``, or start relative motion from the driving
             frame closest in pose to the source, found by ``"keypoints"`` (the
             model's; ``True`` means this) or ``"landmarks"`` (needs face_alignment).
+        paste_back: put each animated square back into the whole photo
+            (:mod:`fomm_nb.paste_back`): the video has the photo's size.
 
     Returns:
         An :class:`AnimationResult`.
@@ -151,6 +168,7 @@ def animate_files(
     image = read_image(source_path)
     source_framing = _framing(crop, model.image_size, image.shape, source_path, lambda: face_crop_box(image))
     source = source_framing(image)
+    paste = PasteBack(image, square_box(crop, *image.shape[:2], source_framing.box)) if paste_back else None
     engine = AnimationEngine(model, batch_size=batch_size, options=options or MotionOptions())
     engine.set_source(source)
     sound = keep_audio and has_audio(driving_path)
@@ -168,7 +186,8 @@ def animate_files(
             if picture is not None:
                 _write_crop_picture(picture, (image, source_framing), (_frame_at(reader, 0), driving_framing))
             with _progress_reporter(progress, reader.num_frames) as report:
-                num_frames = _write_animation(engine, driving(), source, reader.fps, silent, companion, report)
+                num_frames = _write_animation(engine, driving(), (image, source, paste), reader.fps, silent,
+                                              companion, report)
             if sound:
                 mux_audio(silent, driving_path, video)
     return AnimationResult(output_path, Path(side_by_side_path) if side_by_side_path else None, num_frames,
@@ -267,9 +286,13 @@ def _write_crop_picture(path, *views):
     figure.savefig(path, dpi=80, bbox_inches="tight")
 
 
-def _write_animation(engine, frames, source, fps, path, companion_path, report):
+def _write_animation(engine, frames, sources, fps, path, companion_path, report):
     """Stream the animation of ``frames`` into ``path`` (and source | driving | result into
-    ``companion_path``, if given); returns the number of frames written."""
+    ``companion_path``, if given); returns the number of frames written.
+
+    ``sources`` is ``(photo, source square, paste)``: ``paste`` puts a square back into the photo, or is None.
+    """
+    photo, source, paste = sources
     pending = deque()  # driving frames whose results are not yet written
 
     def remembered():
@@ -277,17 +300,28 @@ def _write_animation(engine, frames, source, fps, path, companion_path, report):
             pending.append(frame)
             yield frame
 
-    height = max(source.shape[0], 256)
     num_frames = 0
     with VideoWriter(path, fps) as writer, _optional_writer(companion_path, fps) as companion:
         for frame in engine.stream(remembered()):
-            writer.append(frame)
             driving = pending.popleft()
+            if paste is not None:
+                frame = paste(frame)
+            writer.append(frame)
             if companion is not None:
-                companion.append(side_by_side(source, driving, frame, height=height))
+                companion.append(_companion_frame(source if paste is None else photo, driving, frame))
             num_frames += 1
             report(num_frames)
     return num_frames
+
+
+def _companion_frame(source, driving, result):
+    """source | driving | result ``(h, w, 3)``: model-size squares enlarged by a whole number (nearest pixel),
+    or, when the result is a pasted photo, all at its height (at most twice :data:`SIDE_BY_SIDE_HEIGHT`)."""
+    if result.shape[:2] == driving.shape[:2]:
+        times = math.ceil(SIDE_BY_SIDE_HEIGHT / driving.shape[0])
+        return side_by_side(source, driving, result).repeat(times, axis=0).repeat(times, axis=1)
+    height = min(result.shape[0], 2 * SIDE_BY_SIDE_HEIGHT) // 2 * 2
+    return side_by_side(source, driving, result, height=height)
 
 
 def _optional_writer(path, fps):
