@@ -3,6 +3,7 @@
     fomm-nb demo                                  animate the bundled sample, offline
     fomm-nb animate --source IMG --driving VIDEO --model vox --out result.mp4
     fomm-nb animate --source IMG --driving VIDEO --crop face --crop-picture crops.png --best-frame
+    fomm-nb animate --source PHOTO --driving VIDEO --model vox --crop face --paste-back --out whole.mp4
     fomm-nb models                                list the known models
     fomm-nb train --config CFG --data procedural  train a model
     fomm-nb evaluate --model demo                 metrics on held-out procedural videos
@@ -65,6 +66,9 @@ def _add_animate_arguments(parser):
     parser.add_argument("--best-frame", nargs="?", const="keypoints", default=False, choices=["keypoints", "landmarks"],
                         help="start the motion from the driving frame closest in pose to the source, found by the "
                              "model's keypoints (default) or face landmarks (needs face_alignment)")
+    parser.add_argument("--paste-back", action="store_true",
+                        help="put the animated crop back into the whole photo: a video of the photo's size "
+                             "(at most 1920 pixels on its longer side), the photo's pixels outside the crop box")
     parser.add_argument("--out", default="result.mp4", help="output video (.mp4 or .gif)")
     parser.add_argument("--side-by-side", help="also write source | driving | result to this video")
     parser.add_argument("--batch-size", type=int_option(1), default=DEFAULT_BATCH_SIZE,
@@ -100,6 +104,7 @@ def _run_animate(args):
         progress=True,
         crop_picture_path=args.crop_picture,
         best_frame=args.best_frame,
+        paste_back=args.paste_back,
     )
     if result.best_frame is not None:
         print(f"best frame: {result.best_frame} (the driving frame closest in pose to the source)")
