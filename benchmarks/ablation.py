@@ -40,8 +40,8 @@ def main():
     batch = args.batch_size
     source, frames = synthetic_clip(model.image_size, args.frames)
     frames = np.stack(list(frames))
-    reference = ReferenceLoop(model, source, frames[0])
-    expected = reference.animate(frames)
+    reference = ReferenceLoop(model, source, frames)
+    expected = np.stack(reference.animate())
 
     folded = optimize.optimize_for_inference(model, channels_last=False, winograd=False)
     nhwc = optimize.optimize_for_inference(model, winograd=False)
@@ -62,7 +62,7 @@ def main():
         return np.stack(list(engine.stream(frames)))
 
     differences = [float(np.abs(run(engine, size) - expected).max()) for _, engine, size in stages]
-    functions = {"reference": lambda: reference.animate(frames)}
+    functions = {"reference": reference.animate}
     functions.update({title: (lambda e=engine, s=size: run(e, s)) for title, engine, size in stages})
     times = interleaved_seconds(functions, args.rounds)
     count = args.frames

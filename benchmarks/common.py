@@ -78,33 +78,41 @@ def synthetic_clip(size, num_frames, seed=0):
 
 
 class ReferenceLoop:
-    """The published demo's loop: the whole video in memory, batch 1, the source re-encoded every frame.
+    """The published demo's ``make_animation``: the whole video in memory, batch 1, the source re-encoded every frame.
 
-    ``ReferenceLoop(model, source, first_frame)`` detects the source's and the
-    initial driving frame's keypoints; ``frame(image)`` animates one frame
-    (``(H, W, 3)`` arrays in, out).
+    Its inputs are built as the demo builds them: the source and the whole
+    driving video become ``torch.tensor`` copies of float32 arrays, permuted
+    to ``(1, C, H, W)`` and ``(1, C, T, H, W)``; each frame is a view of the
+    video tensor, and each prediction is kept as a transposed NumPy view.
+    ``ReferenceLoop(model, source, driving)`` (``(H, W, 3)`` and
+    ``(T, H, W, 3)`` arrays) detects the source's and the first driving
+    frame's keypoints; ``frame(index)`` animates one frame, ``animate()``
+    every frame.
     """
 
-    def __init__(self, model, source, first_frame):
+    def __init__(self, model, source, driving):
         self.model = model
-        self.source = self._tensor(source)
         with torch.no_grad():
+            self.source = torch.tensor(np.asarray(source)[np.newaxis].astype(np.float32)).permute(0, 3, 1, 2)
+            self.source = self.source.to(model.device)
+            self.driving = torch.tensor(np.array(driving)[np.newaxis].astype(np.float32)).permute(0, 4, 1, 2, 3)
             self.kp_source = model.kp_detector(self.source)
-            self.kp_initial = model.kp_detector(self._tensor(first_frame))
+            self.kp_initial = model.kp_detector(self.driving[:, :, 0].to(model.device))
 
-    def _tensor(self, image):
-        return torch.from_numpy(np.asarray(image)[None]).permute(0, 3, 1, 2).to(self.model.device)
+    def __len__(self):
+        return self.driving.shape[2]
 
-    def frame(self, image):
+    def frame(self, index):
+        """The prediction for driving frame ``index``: ``(H, W, 3)``."""
         with torch.no_grad():
-            kp_driving = self.model.kp_detector(self._tensor(image))
+            kp_driving = self.model.kp_detector(self.driving[:, :, index].to(self.model.device))
             kp_norm = fomm_nb.normalize_kp(self.kp_source, kp_driving, self.kp_initial)
             out = self.model.generator(self.source, kp_source=self.kp_source, kp_driving=kp_norm)
-        return out["prediction"][0].permute(1, 2, 0).cpu().numpy()
+        return np.transpose(out["prediction"].data.cpu().numpy(), [0, 2, 3, 1])[0]
 
-    def animate(self, driving):
-        """``(T, H, W, 3)`` -> ``(T, H, W, 3)``, every prediction kept, as published."""
-        return np.stack([self.frame(image) for image in driving])
+    def animate(self):
+        """Every prediction, kept in a list as published: ``T`` arrays ``(H, W, 3)``."""
+        return [self.frame(index) for index in range(len(self))]
 
 
 def interleaved_seconds(functions, rounds):
@@ -180,10 +188,15 @@ def in_fresh_process(script, *args):
 
 
 def machine():
-    """One line about the machine and its load."""
+    """One line about the machine (CPU, its vector extensions, the ISA torch uses) and its load."""
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        flags = set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split(":", 1)[1].split())
+        cpu += " (" + " ".join(flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if flag in flags) + ")"
     except (OSError, StopIteration):
         pass
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
@@ -191,3 +204,47 @@ def machine():
         f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
         f"{torch.get_num_threads()} threads; load average {load}"
     )
+
+
+class OnnxLoop:
+    """ONNX Runtime running ``fomm-nb export``'s graphs frame by frame, as a deploying user would.
+
+    ``OnnxLoop(model, folder, source, driving, threads)`` exports the model
+    into ``folder`` and opens both graphs on the CPU; like
+    :class:`ReferenceLoop`, ``frame(index)`` animates one frame: the keypoint
+    graph on the frame, motion transfer, the generator graph on the source
+    and the keypoints (the source is encoded again for every frame: the
+    exported generator takes the image).
+    """
+
+    def __init__(self, model, folder, source, driving, threads):
+        import onnxruntime
+
+        from fomm_nb.export import export_onnx
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        paths = export_onnx(model, folder)
+        self.kp_detector, self.generator = (
+            onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]) for path in paths
+        )
+        self.source = np.ascontiguousarray(np.asarray(source, np.float32)[None].transpose(0, 3, 1, 2))
+        self.driving = np.ascontiguousarray(np.asarray(driving, np.float32).transpose(0, 3, 1, 2))
+        self.kp_source = self._detect(self.source)
+        self.kp_initial = self._detect(self.driving[:1])
+
+    def _detect(self, image):
+        names = [output.name.removeprefix("kp_") for output in self.kp_detector.get_outputs()]
+        return dict(zip(names, map(torch.from_numpy, self.kp_detector.run(None, {"image": image}))))
+
+    def __len__(self):
+        return len(self.driving)
+
+    def frame(self, index):
+        """The prediction for driving frame ``index``: ``(H, W, 3)``."""
+        kp_norm = fomm_nb.normalize_kp(self.kp_source, self._detect(self.driving[index : index + 1]), self.kp_initial)
+        inputs = {"source": self.source}
+        for prefix, kp in (("kp_source", self.kp_source), ("kp_driving", kp_norm)):
+            inputs.update({f"{prefix}_{key}": value.numpy() for key, value in kp.items()})
+        (prediction,) = self.generator.run(None, inputs)
+        return prediction[0].transpose(1, 2, 0)

@@ -1,27 +1,38 @@
-"""Animation speed: the published per-frame loop against fomm_nb's engine, on the same weights.
+"""Animation speed: the published per-frame loop, ONNX Runtime and fomm_nb's engine, on the same weights.
 
-For each model it prints frames per second of both paths and their ratio,
-the largest absolute difference of their frames, GFLOP per frame and the
-GFLOP/s achieved, peak memory (each path in a fresh process), the bound
-that this machine's GEMM peak sets for exact outputs, and the keypoint
+For each model it prints frames per second of each path and the engine's
+ratio to each reference, the largest absolute difference of their frames,
+GFLOP per frame and the GFLOP/s achieved, peak memory for 32 frames (each
+path in a fresh process, from after the model is loaded), the bound that
+this machine's GEMM peak sets for exact outputs, and the keypoint
 explorer's update latency. Timings are medians of interleaved rounds.
 
+``--isa native,avx2`` runs the whole comparison once per instruction set,
+each in a child process: ``avx2`` sets ``ATEN_CPU_CAPABILITY=avx2``,
+``ONEDNN_MAX_CPU_ISA=AVX2`` and ``MKL_ENABLE_INSTRUCTIONS=AVX2`` (torch's own
+kernels, oneDNN's convolutions, MKL's GEMM), as on an AVX2 machine. ONNX
+Runtime has no such switch: it runs only under the native ISA.
+
     .venv/bin/python benchmarks/speed.py                    # vox-256 and the bundled model, CPU
+    .venv/bin/python benchmarks/speed.py --models vox --isa native,avx2
     .venv/bin/python benchmarks/speed.py --models small --rounds 9
     .venv/bin/python benchmarks/speed.py --device cuda --precision float16 --batch-size 16   # GPU path
-    .venv/bin/python benchmarks/speed.py --device cuda --precision float16 --compile reduce-overhead
 """
 
 import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
 import torch
 
 from common import (
+    OnnxLoop,
     PeakMemory,
     ReferenceLoop,
     gemm_peak,
@@ -36,6 +47,13 @@ from common import (
 )
 from fomm_nb.animate import PRECISIONS, AnimationEngine
 
+#: The environment of each ``--isa`` choice (``native``: none of these set).
+ISA_ENVIRONMENTS = {
+    "native": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
+_ISA_CHILD = "FOMM_NB_SPEED_ISA"
+
 
 def _synchronize(device):
     if device.type == "cuda":
@@ -49,9 +67,8 @@ def memory_child(args):
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with PeakMemory() as peak:
-        if args.memory == "reference":
-            frames = np.stack(list(frames))
-            ReferenceLoop(model, source, frames[0]).animate(frames)
+        if args.memory == "reference":  # the whole video and every prediction in memory
+            predictions = ReferenceLoop(model, source, list(frames)).animate()  # noqa: F841 (kept, as published)
         else:
             engine = _engine(model, args)
             engine.set_source(source)
@@ -67,14 +84,29 @@ def _engine(model, args, **overrides):
 
 
 def _memory(args, name, path):
+    """``(MB, text)``: the peak of ``path`` animating ``--memory-frames`` frames in a fresh process."""
     flags = ["--models", name, "--device", args.device, "--precision", args.precision, "--batch-size", args.batch_size]
     flags += ["--threads", args.threads] if args.threads else []
     flags += ["--engine-threads", args.engine_threads] if args.engine_threads else []
     flags += ["--workers", args.workers] if args.workers else []
     flags += ["--compile", args.compile] if isinstance(args.compile, str) else ["--compile"] if args.compile else []
-    result = in_fresh_process(__file__, "--memory", path, "--frames", 2 * args.batch_size, *flags)
+    result = in_fresh_process(__file__, "--memory", path, "--frames", args.memory_frames, *flags)
     cuda = f", CUDA peak {result['cuda_mb']:.0f} MB" if result["cuda_mb"] is not None else ""
-    return f"+{result['rss_mb']:.0f} MB resident{cuda}"
+    return result["rss_mb"], f"+{result['rss_mb']:.0f} MB resident{cuda}"
+
+
+def _onnx_loop(model, source, frames, args):
+    """An :class:`OnnxLoop` on CPU float32 under the native ISA, else ``None`` (and why)."""
+    if args.no_onnx or model.device.type != "cpu" or args.precision != "float32":
+        return None, "not asked for" if args.no_onnx else "CPU float32 only"
+    if os.environ.get(_ISA_CHILD, "native") != "native":
+        return None, "ONNX Runtime has no switch to restrict its ISA"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None, "onnxruntime is not installed (pip install -e '.[bench]')"
+    folder = tempfile.mkdtemp(prefix="fomm-nb-speed-")
+    return OnnxLoop(model, folder, source, frames, args.threads or torch.get_num_threads()), None
 
 
 def measure(name, args, peak):
@@ -90,12 +122,15 @@ def measure(name, args, peak):
     print(f"\n== {label}: {size}x{size}, {args.device}, {args.precision}, engine batch {batch}, {threads}")
     print(f"engine set-up (inference copy, source encoding): {setup:.2f} s, once per model")
 
-    reference = ReferenceLoop(model, source, frames[0])
-    expected = reference.animate(frames)
+    reference = ReferenceLoop(model, source, frames)
+    expected = np.stack(reference.animate())
     actual = np.stack(list(engine.stream(frames)))
-    difference = float(np.abs(actual - expected).max())
+    differences = {"engine": float(np.abs(actual - expected).max())}
+    onnx, why_not = _onnx_loop(model, source, frames, args)
+    if onnx is not None:
+        differences["onnx"] = float(np.abs(np.stack([onnx.frame(i) for i in range(len(onnx))]) - expected).max())
 
-    reference_gflop = gflop(lambda: reference.frame(frames[1]))
+    reference_gflop = gflop(lambda: reference.frame(1))
     counted = _engine(model, args, workers=1)  # the FLOP counter sees this thread only
     counted.set_source(source)
     engine_gflop = gflop(lambda: counted.animate_batch(frames[:batch])) / batch
@@ -104,18 +139,17 @@ def measure(name, args, peak):
     cached_gflop = gflop(lambda: cached.animate_batch(frames[:batch])) / batch
     del counted, cached
 
-    def run_reference():
-        for image in frames[:batch]:
-            reference.frame(image)
-
     def run_engine():
         for _ in engine.stream(frames[:batch]):
             pass
 
-    run_reference(), run_engine()
-    times = interleaved_seconds({"reference": run_reference, "engine": run_engine}, args.rounds)
-    reference_fps, engine_fps = (batch / statistics.median(times[path]) for path in ("reference", "engine"))
-    speed_up = median_ratio(times["reference"], times["engine"])
+    functions = {"reference": lambda: [reference.frame(i) for i in range(batch)], "engine": run_engine}
+    if onnx is not None:
+        functions["onnx"] = lambda: [onnx.frame(i) for i in range(batch)]
+    for function in functions.values():
+        function()
+    times = interleaved_seconds(functions, args.rounds)
+    fps = {path: batch / statistics.median(seconds) for path, seconds in times.items()}
 
     kp_norm = {key: value[:1] for key, value in engine.animate_batch(frames[:1], return_intermediates=True)["kp_norm"].items()}
 
@@ -131,24 +165,50 @@ def measure(name, args, peak):
     explorer_update(), reference_update()
     latency = median_seconds({"engine": explorer_update, "reference": reference_update}, 3 * args.rounds)
 
-    rows = (
-        ("reference (published loop)", reference_fps, reference_gflop, _memory(args, name, "reference")),
-        ("fomm_nb engine", engine_fps, engine_gflop, _memory(args, name, "engine")),
-    )
-    for title, fps, work, memory in rows:
-        print(f"{title:28s} {fps:7.2f} fps  {work:7.2f} GFLOP/frame  {work * fps:6.1f} GFLOP/s  peak {memory}")
-    print(f"speed-up {speed_up:.2f}x (median of {args.rounds} interleaved rounds); largest |difference| {difference:.1e}")
+    memory = {path: _memory(args, name, path) for path in ("reference", "engine")}
+    rows = [("reference (published loop)", "reference", reference_gflop), ("fomm_nb engine", "engine", engine_gflop)]
+    for title, path, work in rows:
+        print(f"{title:28s} {fps[path]:7.2f} fps  {work:7.2f} GFLOP/frame  {work * fps[path]:6.1f} GFLOP/s  "
+              f"peak {memory[path][1]} ({args.memory_frames} frames)")
+    if onnx is not None:
+        print(f"{'ONNX Runtime, exported graphs':28s} {fps['onnx']:7.2f} fps  (frame by frame; |difference| "
+              f"{differences['onnx']:.1e})")
+    rounds = f"median of {args.rounds} interleaved rounds"
+    print(f"speed-up over the published loop {median_ratio(times['reference'], times['engine']):.2f}x ({rounds}); "
+          f"largest |difference| {differences['engine']:.1e}")
+    if onnx is not None:
+        print(f"speed-up over ONNX Runtime {median_ratio(times['onnx'], times['engine']):.2f}x ({rounds})")
+    else:
+        print(f"ONNX Runtime: not run ({why_not})")
+    print(f"peak memory, engine / published loop: {memory['engine'][0] / memory['reference'][0]:.2f}x")
     if device.type == "cpu" and args.precision == "float32":
         bound = peak / cached_gflop
         print(
             f"bound for exact outputs by the direct algorithm: {cached_gflop:.1f} GFLOP/frame after caching at the "
-            f"{peak:.0f} GFLOP/s GEMM peak = {bound:.2f} fps ({bound / reference_fps:.2f}x the reference); the engine "
-            f"reaches {engine_fps / bound:.2f}x that bound by doing {cached_gflop / engine_gflop:.1f}x fewer GFLOP"
+            f"{peak:.0f} GFLOP/s GEMM peak = {bound:.2f} fps ({bound / fps['reference']:.2f}x the reference); the "
+            f"engine reaches {fps['engine'] / bound:.2f}x that bound by doing {cached_gflop / engine_gflop:.1f}x fewer GFLOP"
         )
     print(
         f"keypoint explorer update (one frame, source cached): {1e3 * latency['engine']:.1f} ms "
         f"(the published generator call: {1e3 * latency['reference']:.1f} ms)"
     )
+
+
+def run_isas(isas):
+    """Run this script once per ISA in a child process with that ISA's environment; its output is printed as it comes."""
+    arguments, skip = [], False
+    for argument in sys.argv[1:]:  # everything but --isa and its value
+        if skip or argument == "--isa":
+            skip = argument == "--isa"
+            continue
+        if not argument.startswith("--isa="):
+            arguments.append(argument)
+    for isa in isas:
+        environment = {key: value for key, value in os.environ.items() if key not in ISA_ENVIRONMENTS["avx2"]}
+        environment.update({**ISA_ENVIRONMENTS[isa], _ISA_CHILD: isa})
+        print(f"\n######## ISA {isa}: {' '.join(f'{k}={v}' for k, v in ISA_ENVIRONMENTS[isa].items()) or 'as detected'}",
+              flush=True)
+        subprocess.run([sys.executable, __file__, *arguments], env=environment, check=True)
 
 
 def main():
@@ -162,9 +222,18 @@ def main():
     parser.add_argument("--engine-threads", type=int, help="the engine's num_threads (default: --threads)")
     parser.add_argument("--workers", type=int, help="the engine's workers (default: the engine's)")
     parser.add_argument("--compile", nargs="?", const=True, help="torch.compile the generator (optionally: a mode)")
+    parser.add_argument("--isa", help="comma-separated: native, avx2 (each run in a child process)")
+    parser.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    parser.add_argument("--memory-frames", type=int, default=32, help="frames animated for the peak memory")
     parser.add_argument("--memory", choices=["reference", "engine"], help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, default=8, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.isa and _ISA_CHILD not in os.environ:
+        isas = args.isa.split(",")
+        unknown = [isa for isa in isas if isa not in ISA_ENVIRONMENTS]
+        if unknown:
+            parser.error(f"--isa: unknown {', '.join(unknown)}; choose from {', '.join(ISA_ENVIRONMENTS)}")
+        return run_isas(isas)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory:

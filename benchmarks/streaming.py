@@ -14,8 +14,6 @@ on the small model, where it is quick.
 import argparse
 import json
 
-import numpy as np
-
 from common import PeakMemory, ReferenceLoop, in_fresh_process, load_benchmark_model, machine, synthetic_clip
 from fomm_nb.animate import AnimationEngine
 
@@ -26,8 +24,7 @@ def child(args):
     source, frames = synthetic_clip(model.image_size, args.count)
     with PeakMemory() as peak:
         if args.path == "reference":
-            frames = np.stack(list(frames))
-            ReferenceLoop(model, source, frames[0]).animate(frames)
+            predictions = ReferenceLoop(model, source, list(frames)).animate()  # noqa: F841 (kept, as published)
         else:
             engine = AnimationEngine(model)
             engine.set_source(source)
