@@ -3,6 +3,7 @@
 * :class:`KeypointExplorer`: drag keypoints and edit Jacobians, watch masks, motions and the prediction.
 * :class:`MotionSliders`: scrub a driving video; absolute/relative blend, movement scale, frozen keypoints.
 * :class:`TryItApp`: pick a source, a driving video and a model, animate, watch and download.
+* :class:`LiveApp`: the camera (or a clip) animates a picture live (an anywidget camera widget).
 
 Each app is a widget: the last line of a cell shows it. Errors appear in the
 app as one line (see :class:`~fomm_nb.widgets.common.MessageArea`).
@@ -13,7 +14,8 @@ Example:
 """
 
 from .explorer import KeypointExplorer
+from .live import LiveApp
 from .motion_sliders import MotionSliders
 from .try_it import TryItApp
 
-__all__ = ["KeypointExplorer", "MotionSliders", "TryItApp"]
+__all__ = ["KeypointExplorer", "LiveApp", "MotionSliders", "TryItApp"]
