@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .model import FirstOrderModel
 from .registry import MODELS, ModelEntry
 
-__all__ = ["get_model", "model_table", "config_of"]
+__all__ = ["get_model", "model_table", "config_of", "model_label"]
 
 
 def _entry_for_file(path: Path) -> ModelEntry | None:
@@ -71,3 +71,22 @@ def model_table() -> str:
 def config_of(name: str) -> ModelConfig:
     """The :class:`~fomm_nb.config.ModelConfig` of a registered model, without loading weights."""
     return load_config(MODELS[name].config)
+
+
+def model_label(name: str) -> str:
+    """One line for a model menu: the name once, its frame size, what it shows, and whether it is on this machine.
+
+    Example:
+        >>> model_label("demo")
+        'demo · 64×64 · cartoon faces, trained by fomm-nb on procedural videos · bundled, works offline'
+        >>> model_label("vox").startswith("vox · 256×256 · VoxCeleb talking heads · ")
+        True
+    """
+    entry = MODELS[name]
+    size = config_of(name).image_size
+    if entry.bundled:
+        where = "bundled, works offline"
+    else:
+        local = local_checkpoint_path(name)
+        where = f"downloaded ({local.stat().st_size / 1e6:.0f} MB)" if local else "not downloaded: downloads on first use"
+    return f"{name} · {size}×{size} · {entry.description} · {where}"

@@ -140,7 +140,7 @@ MODELS = MappingProxyType({
     for entry in (
         ModelEntry(
             "demo", "fomm-nb-faces.pth.tar", str(BUNDLED_DIR / "fomm-nb-faces.yaml"),
-            "bundled demo: cartoon faces at 64x64, works offline", bundled=True,
+            "cartoon faces, trained by fomm-nb on procedural videos", bundled=True,
         ),
         _published("vox", "VoxCeleb talking heads", drive_file_id="1_v_xW1V52gZCZnXgh1Ap_gwA9YVIzUnS"),
         _published("vox-adv", "VoxCeleb talking heads, trained with an adversarial loss",

@@ -43,6 +43,7 @@ __all__ = [
     "set_continuous",
     "timed",
     "image_of",
+    "run_inside",
 ]
 
 _log = logging.getLogger(__name__)
@@ -93,6 +94,33 @@ class MessageArea(widgets.Output):
                 return None
 
         return guarded
+
+
+def run_inside(output: widgets.Output, function: Callable, *args: Any) -> Any:
+    """``function(*args)`` with its printing shown in ``output``; its exception raised, not swallowed.
+
+    In a kernel, ``with output:`` swallows any exception raised in the block
+    (ipywidgets' ``Output.__exit__`` hands it to the kernel's log and returns
+    True), so code after the block runs as if nothing failed. This catches the
+    exception inside the block and raises it again outside.
+
+    Example:
+        >>> run_inside(widgets.Output(), int, "12")
+        12
+        >>> run_inside(widgets.Output(), int, "twelve")
+        Traceback (most recent call last):
+        ...
+        ValueError: invalid literal for int() with base 10: 'twelve'
+    """
+    failure = None
+    with output:
+        try:
+            result = function(*args)
+        except Exception as error:  # raised again below, where no Output can swallow it
+            failure = error
+    if failure is not None:
+        raise failure
+    return result
 
 
 def encode_image(image: np.ndarray | torch.Tensor, size: int | None = None, smooth: bool = True) -> bytes:
