@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from fomm_nb import DownloadError, InputError, load_model, normalize_kp
+from fomm_nb import InputError, load_model, normalize_kp
 from fomm_nb.data.procedural import make_video
 from fomm_nb.media import write_image, write_video
 from fomm_nb.widgets import KeypointExplorer, MotionSliders, TryItApp
@@ -270,30 +270,6 @@ def test_try_it_generates_from_uploads(model, clip, tmp_path, one_thread):
     assert bytes(app.video.value)[4:8] == b"ftyp" and app.video.layout.display is None
     assert 'download="result.mp4"' in app.download.value
     assert not app.generate_button.disabled
-
-
-def test_try_it_shows_a_picture_without_a_face_in_the_app(model, clip, tmp_path):
-    app = TryItApp(get_model=lambda name: model, models=[("tiny", "tiny")], work_dir=tmp_path / "work")
-    picture, video = tmp_path / "gradient.png", tmp_path / "clip.mp4"
-    write_image(picture, np.linspace(0, 1, 64 * 64 * 3, dtype=np.float32).reshape(64, 64, 3))
-    write_video(video, clip[0], fps=10)
-    _upload(app.source_upload, picture)
-    _upload(app.driving_upload, video)
-    app.crop_menu.value = "face"
-    app.generate_button.click()
-    text = app.messages.outputs[0]["text"]
-    assert text.startswith(str(app.source_menu.value)) and "gradient.png: no face found" in text
-    assert text.count("\n") == 1 and app.result is None and not app.generate_button.disabled
-
-
-def test_try_it_shows_download_errors_in_the_app(tmp_path):
-    def offline(name):
-        raise DownloadError(f"{name}: could not download vox-cpk.pth.tar (no network)")
-
-    app = TryItApp(get_model=offline, models=[("vox", "vox")], work_dir=tmp_path)
-    app.generate()
-    assert app.messages.outputs[0]["text"] == "vox: could not download vox-cpk.pth.tar (no network)\n"
-    assert not app.generate_button.disabled and app.result is None
 
 
 def test_try_it_gallery_has_the_bundled_samples(tmp_path):
