@@ -1,0 +1,116 @@
+"""The live page in a real browser, for tests/test_browser_live.py and benchmarks/live_latency.py.
+
+Voila serves one notebook on 127.0.0.1; Chromium runs with a fake camera that
+plays a ``.y4m`` clip (``--use-file-for-fake-video-capture``), so the page's
+``getUserMedia`` gets the clip's frames as a real camera's. The camera widget
+keeps its figures on its element (``element.fommLive``: frames sent, shown,
+dropped; the latency of each shown frame in ms), which :func:`live_stats` reads.
+"""
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from notebook_kernel import jupyter_path_with, write_kernelspec
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, START_TIMEOUT, _free_port, _stop, _wait_for_http
+
+ROOT = Path(__file__).resolve().parents[1]
+LIVE_PAGE = ROOT / "notebooks" / "apps" / "live.ipynb"
+CAMERA, RESULT, READOUT = ".fomm-live-camera", "img.fomm-live-result", ".fomm-live-readout"
+READOUT_PATTERN = r"^(\d+\.\d) fps · (\d+) ms$"
+
+
+def fake_camera_flags(clip: Path) -> list:
+    """Chromium's flags for a fake camera playing ``clip`` (.y4m) with the permission granted."""
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip}"]
+
+
+def write_y4m(path: Path, frames: np.ndarray, fps: float) -> Path:
+    """Frames ``(T, H, W, 3)`` in [0, 1] as a y4m file (yuv420p), the format Chromium's fake camera plays."""
+    import imageio_ffmpeg
+
+    height, width = frames.shape[1:3]
+    pixels = (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(command, input=pixels.tobytes(), check=True)
+    return path
+
+
+@contextmanager
+def voila(notebook: Path, folder: Path):
+    """Voila serving ``notebook`` at the root of a free port on 127.0.0.1; yields the URL; stopped by its PID."""
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_PATH": jupyter_path_with(write_kernelspec(folder / "jupyter")),
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    log = folder / "voila.log"
+    command = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+               "--VoilaExecutor.iopub_timeout=300"]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=notebook.parent, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_for_http(url, process, log, START_TIMEOUT)
+        yield url
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def chromium(folder: Path, clip: Path, messages: list):
+    """A Chromium page with the fake camera playing ``clip``; console messages go to ``messages``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(folder), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_FLAGS + fake_camera_flags(clip), viewport={"width": 1200, "height": 1000})
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+            yield page
+        finally:
+            browser.close()
+
+
+def open_live_page(page, url: str, shown: int = 3) -> None:
+    """Open the live page and wait until ``shown`` animated frames have been displayed."""
+    page.goto(url, timeout=START_TIMEOUT * 1000)
+    page.wait_for_selector(RESULT, state="attached", timeout=START_TIMEOUT * 1000)
+    page.wait_for_function(f"() => {{ const el = document.querySelector('{CAMERA}');"
+                           f" return el && el.fommLive && el.fommLive.shown >= {shown}; }}",
+                           timeout=START_TIMEOUT * 1000)
+
+
+def live_stats(page) -> dict:
+    """The camera widget's figures: sent, shown, dropped, errors, lost, latencies (ms), readout, status, message."""
+    return page.evaluate(f"""() => {{
+        const el = document.querySelector('{CAMERA}');
+        const s = el.fommLive;
+        return {{sent: s.sent, shown: s.shown, dropped: s.dropped, errors: s.errors, lost: s.lost,
+                 latencies: s.latencies.slice(), readout: el.querySelector('{READOUT}').textContent,
+                 message: el.querySelector('.fomm-live-message').textContent}};
+    }}""")
+
+
+def grab_frames(page, size: int) -> tuple:
+    """What the page shows now, at ``size`` pixels: the camera's centre square and the animated picture, ``(size, size, 3)`` each."""
+    pixels = page.evaluate(f"""() => {{
+        const el = document.querySelector('{CAMERA}');
+        const video = el.querySelector('video'), image = el.querySelector('img');
+        const canvas = document.createElement('canvas');
+        canvas.width = 2 * {size}; canvas.height = {size};
+        const context = canvas.getContext('2d');
+        const side = Math.min(video.videoWidth, video.videoHeight);
+        context.drawImage(video, (video.videoWidth - side) / 2, (video.videoHeight - side) / 2, side, side,
+                          0, 0, {size}, {size});
+        context.drawImage(image, {size}, 0, {size}, {size});
+        return Array.from(context.getImageData(0, 0, 2 * {size}, {size}).data);
+    }}""")
+    both = np.asarray(pixels, np.float32).reshape(size, 2 * size, 4)[..., :3] / 255
+    return both[:, :size], both[:, size:]

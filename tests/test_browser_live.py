@@ -1,0 +1,117 @@
+"""The live page in a real browser: a fake camera plays a procedural clip, the picture follows it.
+
+Voila serves ``notebooks/apps/live.ipynb`` on 127.0.0.1; Chromium's fake
+camera plays a clip this test renders (``fomm_nb.data.make_video``, whose true
+landmarks are known). While the page runs, the test reads what it shows
+(the camera's centre square and the animated picture) several times a second;
+the camera frame is matched to the clip frame it shows, and the landmarks of
+the animated picture, read as the evaluation reads them, must follow the
+clip's true landmarks. Then the "no camera?" button switches to the clip fallback.
+A screenshot goes to ``$FOMM_NB_ARTIFACTS/live.png`` (the README's ``docs/live.png``).
+
+    .venv/bin/python -m pytest tests/test_browser_live.py -s
+"""
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from live_page import LIVE_PAGE, READOUT_PATTERN, chromium, grab_frames, live_stats, open_live_page, voila, write_y4m
+from test_browser import ARTIFACTS, _console_errors, _requirements
+
+CLIP_SEED, CLIP_FRAMES, CLIP_SIZE, CLIP_FPS = 21, 150, 256, 25  # 6 s of a face moving, looped by the fake camera
+SAMPLES, SAMPLE_EVERY = 60, 0.1  # what the page shows is read this many times, this many seconds apart
+FOLLOW = 0.6  # the animated face's position must correlate with the clip's at least this much (x and y)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    from fomm_nb.data import make_video
+
+    return make_video(seed=CLIP_SEED, num_frames=CLIP_FRAMES, size=CLIP_SIZE)
+
+
+@pytest.fixture(scope="module")
+def read_landmarks_of():
+    """``images (T, S, S, 3) -> landmarks (T, L, 2)`` in pixels, as the evaluation reads them.
+
+    The evaluation's independent detector (:mod:`fomm_nb.landmarks`) when its weights are there; until
+    they are, the reader the evaluation used before it: the bundled model's keypoints mapped to landmarks
+    by a ridge regression fitted on the training split of the procedural faces.
+    """
+    from fomm_nb.errors import CheckpointError
+    from fomm_nb.landmarks import load_landmark_detector, read_landmarks
+
+    try:
+        detector = load_landmark_detector()
+        return lambda images: read_landmarks(detector, images)
+    except CheckpointError as error:
+        print(f"\nthe landmark detector is not there ({error}); reading landmarks with the keypoint regressor")
+    from fomm_nb.animate import AnimationEngine
+    from fomm_nb.data.procedural import make_video, split_seed
+    from fomm_nb.hub import get_model
+
+    engine = AnimationEngine(get_model("demo", device="cpu"), batch_size=8)
+    features = lambda images: np.c_[engine.detect(images)["value"].flatten(1).double().numpy(), np.ones(len(images))]  # noqa: E731
+    videos = [make_video(split_seed("train", index), 8, engine.model.image_size) for index in range(40)]
+    x = np.concatenate([features(video.frames) for video in videos])
+    y = np.concatenate([video.landmarks.reshape(8, -1) for video in videos])
+    weights = np.linalg.solve(x.T @ x + 1e-3 * np.eye(x.shape[1]), x.T @ y)
+    return lambda images: (features(np.asarray(images)) @ weights).reshape(len(images), -1, 2)
+
+
+def _nearest_frames(seen, frames):
+    """For each camera picture ``(N, h, w, 3)``, the index of the clip frame ``(T, h, w, 3)`` it shows."""
+    distances = ((seen[:, None] - frames[None]) ** 2).mean(axis=(2, 3, 4))  # (N, T)
+    return distances.argmin(axis=1), distances.min(axis=1)
+
+
+def test_the_animated_picture_follows_the_fake_camera(clip, read_landmarks_of, tmp_path):
+    from fomm_nb.media import fit_frame
+
+    _requirements()
+    size = 64  # the bundled model's, which the live page uses
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    camera_clip = write_y4m(tmp_path / "clip.y4m", clip.frames, CLIP_FPS)
+    messages, seen, shown = [], [], []
+    with voila(LIVE_PAGE, tmp_path) as url, chromium(tmp_path / "profile", camera_clip, messages) as page:
+        open_live_page(page, url)
+        time.sleep(1.0)
+        for _ in range(SAMPLES):
+            camera, animated = grab_frames(page, size)
+            seen.append(camera)
+            shown.append(animated)
+            time.sleep(SAMPLE_EVERY)
+        stats = live_stats(page)
+        page.screenshot(path=str(ARTIFACTS / "live.png"), full_page=True)
+        # The fallback: the page plays the bundled clip through the same path.
+        before = stats["shown"]
+        page.locator(".fomm-live button", has_text="no camera? play a clip").click()
+        page.wait_for_function(f"() => document.querySelector('.fomm-live-camera').fommLive.shown > {before + 10}",
+                               timeout=60_000)
+        clip_stats = live_stats(page)
+        src = page.locator("video.fomm-live-video").evaluate("video => video.currentSrc")
+
+    small = np.stack([fit_frame(frame, size) for frame in clip.frames])
+    index, distance = _nearest_frames(np.stack(seen), small)
+    truth = clip.landmarks[index] * (size - 1) / (CLIP_SIZE - 1)  # (N, L, 2) in the model's pixels
+    found = read_landmarks_of(np.stack(shown))  # (N, L, 2)
+    follow = [np.corrcoef(found[:, :, axis].mean(1), truth[:, :, axis].mean(1))[0, 1] for axis in (0, 1)]
+    change = np.abs(np.diff(np.stack(shown), axis=0)).mean(axis=(1, 2, 3))
+    match = re.match(READOUT_PATTERN, stats["readout"])
+    latencies = np.array(stats["latencies"])
+    print(f"\nlive page: {stats['shown']} frames shown, {stats['dropped']} dropped, readout {stats['readout']!r}, "
+          f"latency median {np.median(latencies):.0f} ms p95 {np.percentile(latencies, 95):.0f} ms; "
+          f"{len(set(index))} clip frames seen (camera match error {distance.max():.4f}); "
+          f"animated face follows the clip: r = {follow[0]:.2f} (x), {follow[1]:.2f} (y); "
+          f"fallback: {clip_stats['shown'] - before} frames from the clip")
+    errors = _console_errors(messages)
+    assert not stats["message"] and stats["errors"] == 0, f"the page said {stats['message']!r} (console: {errors[-5:]})"
+    assert match and float(match.group(1)) > 0 and int(match.group(2)) > 0, f"readout {stats['readout']!r}"
+    assert distance.max() < 0.01, "the camera preview does not show the clip's frames"
+    assert len(set(index)) > SAMPLES // 3, "the camera did not move through the clip"
+    assert (change > 0.005).mean() > 0.5, f"the animated picture did not change over time: {change.round(4)}"
+    assert min(follow) > FOLLOW, f"the animated face does not follow the clip: r = {follow}"
+    assert src.startswith("blob:"), "the fallback clip is not playing"
