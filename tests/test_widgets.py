@@ -80,6 +80,7 @@ def test_drag_moves_the_keypoint_the_mask_and_the_prediction(explorer):
     target = np.round(start) + [direction * 40, 0]
     send(explorer, type="mousemove", dataX=int(target[0]) + 1, dataY=int(target[1]))
     send(explorer, type="mouseup", dataX=int(target[0]) + 1, dataY=int(target[1]))
+    explorer.wait_for_prediction()  # the worker draws the drag
     moved = display_pixel(explorer, k)
     assert np.abs(moved - (target + (start - np.round(start)))).max() < 1e-3  # the grab offset is kept
     assert bytes(explorer.prediction_image.value) != prediction_before
@@ -162,6 +163,7 @@ def test_explorer_errors_are_messages_not_exceptions(explorer, monkeypatch):
     start = display_pixel(explorer, 0)
     send(explorer, type="mousedown", dataX=float(start[0]), dataY=float(start[1]))
     send(explorer, type="mousemove", dataX=10, dataY=10)
+    explorer.wait_for_prediction()
     assert explorer.messages.outputs[0]["text"] == "RuntimeError: out of memory\n"
     explorer.messages.guard(explorer.move_keypoint)(99, (0, 0))
     assert "keypoint 99 does not exist" in explorer.messages.outputs[0]["text"]
@@ -289,3 +291,114 @@ def test_message_area_reports_user_errors_plainly():
     assert area.outputs[0]["text"] == "photo.png: not an image\n"
     area.clear()
     assert area.outputs == ()
+
+
+# ---------------------------------------------------------------- explorer: pictures, legends, CPU per update
+
+
+def _jpeg_pixels(data):
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(bytes(data))).convert("RGB"), np.float32)
+
+
+def test_keypoints_carry_the_numbers_the_menu_lists(explorer):
+    from fomm_nb.plotting import label_box, render_keypoints_image, to_pixels
+
+    menu = [label for label, k in explorer.keypoint_menu.options if k >= 0]
+    assert explorer.keypoint_labels == menu == [str(k) for k in range(explorer.editor.num_kp)]
+    kp = explorer.editor.kp
+    frame = render_keypoints_image(explorer.driving.frames[0], np.zeros((0, 2)), size=explorer.display_size)
+    unlabelled = render_keypoints_image(frame, kp["value"][0], kp["jacobian"][0]).astype(np.float32)
+    shown = _jpeg_pixels(explorer.main_image.value)  # what the browser gets
+    size = explorer.display_size
+    for point in to_pixels(kp["value"][0], size):
+        left, top, right, bottom = label_box(point, size)
+        # each number's box differs from the picture without numbers far beyond JPEG's error
+        assert np.abs(shown[top:bottom, left:right] - unlabelled[top:bottom, left:right]).max() > 80
+
+
+def test_gaussians_panel_keeps_one_signed_scale_at_rest_and_after_an_edit(explorer):
+    rest = explorer.panels["heatmaps"].picture.astype(np.float32)
+    assert rest.mean() > 150  # at rest D = S: the faded source, not black
+    explorer.move_keypoint(2, (0.6, 0.6))
+    after = explorer.panels["heatmaps"].picture.astype(np.float32)
+    change = np.abs(after - rest).max(-1)
+    assert np.median(change) < 3  # most of the picture: the same backdrop, not flipped to white
+    assert change.max() > 100  # where keypoint 2 was and went: strong red and blue
+    y, x = np.unravel_index(np.argmax(after[..., 2] - after[..., 0]), after.shape[:2])  # the bluest pixel: S
+    assert after[y, x, 2] > after[y, x, 0] + 60
+    explorer.undo()
+    nudged = explorer.editor.value[0, 2] + torch.tensor([0.03, 0.0])
+    explorer.move_keypoint(2, tuple(nudged.tolist()))  # a small difference stays faint: the scale is fixed at +-1
+    largest = explorer.engine.heatmap_difference(explorer.kp_norm)[0].sum(0).abs().max().item()
+    assert largest < 0.6
+    faint = np.abs(explorer.panels["heatmaps"].picture.astype(np.float32) - rest).max()
+    assert 5 < faint <= 255 * largest + 3
+
+
+def test_dense_motion_panel_shows_the_faded_source_at_rest(explorer):
+    rest = explorer.panels["flow"].picture.astype(np.float32).mean(-1)
+    assert rest.std() > 3 and rest.min() < 235  # the source's shapes show through; not a blank white square
+
+
+def test_panels_have_legends_and_the_masks_legend_names_each_keypoint(explorer):
+    for name in ("heatmaps", "masks", "flow", "occlusion", "sparse"):
+        legends = [child for child in explorer.panels[name].children if "fomm-legend" in child._dom_classes]
+        assert len(legends) == 1, name
+    masks_legend = explorer.panels["masks"].children[-1].value
+    assert all(f"●</span>{label}<" in masks_legend for label in explorer.keypoint_labels)
+    assert "−1" in explorer.panels["heatmaps"].children[-1].value and "+1" in explorer.panels["heatmaps"].children[-1].value
+
+
+def test_jacobian_ellipses_can_be_hidden_and_only_the_keypoint_picture_is_redrawn(explorer):
+    encodes = {name: panel.encodes for name, panel in explorer.panels.items()}
+    with_ellipses = explorer.panels["keypoints"].picture.copy()
+    explorer.jacobian_box.value = False
+    without = explorer.panels["keypoints"].picture
+    assert (np.abs(with_ellipses.astype(int) - without).max(-1) > 60).sum() > 50  # the ellipses are gone (1 px lines)
+    changed = {name for name, panel in explorer.panels.items() if panel.encodes != encodes[name]}
+    assert changed == {"keypoints"}
+    explorer.jacobian_box.value = True
+    assert np.array_equal(explorer.panels["keypoints"].picture, with_ellipses)
+
+
+def test_an_update_that_changes_nothing_sends_no_picture(explorer):
+    explorer.refresh()
+    encodes = {name: panel.encodes for name, panel in explorer.panels.items()}
+    explorer.refresh()
+    assert {name: panel.encodes for name, panel in explorer.panels.items()} == encodes
+    explorer.move_keypoint(1, (0.5, -0.5))
+    assert explorer.panels["keypoints"].encodes == encodes["keypoints"] + 1
+    assert explorer.panels["source"].encodes == encodes["source"]  # the source never changes
+    assert set(explorer.timings) == {"keypoints", "model", "pictures", "encode", "send", "total"}
+    assert explorer.timings["total"] >= explorer.timings["model"] > 0
+
+
+def test_pictures_go_out_at_the_models_resolution(explorer):
+    size = explorer.engine.encoding.image.shape[-1]
+    assert explorer.panels["prediction"].picture.shape[:2] == (size, size)
+    assert explorer.prediction_image.width == str(2 * 32)  # the browser enlarges it to the panel
+    assert "fomm-pixelated" in explorer.panels["masks"].image._dom_classes
+
+
+def test_a_busy_explorer_draws_the_latest_move_and_skips_the_stale_ones(explorer):
+    import threading
+
+    gate = threading.Event()
+    explorer.updates.submit(gate.wait)  # the worker is busy, as on a loaded server
+    ran, dropped = explorer.updates.ran, explorer.updates.dropped
+    k = 3
+    start = display_pixel(explorer, k)
+    send(explorer, type="mousedown", dataX=float(start[0]), dataY=float(start[1]))
+    targets = [(20 + 8 * i, 30 + 5 * i) for i in range(10)]
+    for x, y in targets:
+        send(explorer, type="mousemove", dataX=x, dataY=y)  # returns at once: the edit is made, the drawing queued
+    assert np.abs(display_pixel(explorer, k) - start - (np.array(targets[-1]) - start)).max() < 1e-3
+    gate.set()
+    explorer.wait_for_prediction()
+    assert explorer.updates.ran - ran == 2  # the busy job, then one update for ten moves
+    assert explorer.updates.dropped - dropped == 9
+    assert torch.allclose(explorer.kp_norm["value"], explorer._transferred()["value"])  # drawn at the last move

@@ -12,11 +12,13 @@ Example:
     (64, 64, 3)
 """
 
+import functools
+
 import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.colors import hsv_to_rgb
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError
 from ..media import tensor_to_frames
@@ -29,8 +31,10 @@ __all__ = [
     "keypoint_colours",
     "to_pixels",
     "as_image",
+    "faded",
     "jacobian_outlines",
     "render_keypoints_image",
+    "label_box",
     "mask_image",
     "displacement",
     "flow_image",
@@ -121,6 +125,8 @@ def as_image(picture: ArrayOrTensor) -> np.ndarray:
 
 
 def _uint8(image):
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image  # already a picture: no round trip through float
     return as_bytes(as_image(image))
 
 
@@ -128,6 +134,27 @@ def _resized(image, size, resample=Image.BICUBIC):
     """``image`` (anything :func:`as_image` takes) resized to ``size`` ``(H, W)``: float32 in [0, 1]."""
     height, width = size
     return np.asarray(Image.fromarray(_uint8(image)).resize((width, height), resample), np.float32) / 255
+
+
+def faded(image: ArrayOrTensor, size: Size | None = None, strength: float = 0.3) -> np.ndarray:
+    """A light grey ghost of ``image`` ``(H, W, 3)`` float32 (resized to ``size``): a backdrop for colours drawn over it.
+
+    ``strength`` is how much of the image's contrast is kept (0: plain white).
+
+    Example:
+        >>> faded(np.zeros((4, 4, 3)), size=2, strength=0.3)[0, 0].tolist()
+        [0.699999988079071, 0.699999988079071, 0.699999988079071]
+    """
+    picture = as_image(image) if size is None else _resized(image, _height_width(size))
+    grey = picture.mean(-1, keepdims=True)
+    return np.repeat(1 - strength * (1 - grey), 3, axis=-1).astype(np.float32)
+
+
+def _over(colours, weight, background):
+    """``colours`` ``(h, w, 3)`` laid over ``background`` (None: white) with ``weight`` ``(h, w)`` in [0, 1]."""
+    weight = np.clip(weight, 0, 1)[..., None]
+    background = 1.0 if background is None else _array(background, 3, "background")
+    return (weight * colours + (1 - weight) * background).astype(np.float32)
 
 
 # ---------------------------------------------------------------- keypoints
@@ -174,8 +201,9 @@ def render_keypoints_image(
     colours: np.ndarray | None = None,
     size: Size | None = None,
     radius: float = GLYPH_RADIUS,
+    labels: bool = False,
 ) -> np.ndarray:
-    """Draw keypoints (and Jacobian glyphs) on an image with Pillow: ``(H, W, 3)`` uint8.
+    """Draw keypoints (and Jacobian glyphs, and their numbers) on an image with Pillow: ``(H, W, 3)`` uint8.
 
     Args:
         image: ``(H, W, 3)`` array or ``(C, H, W)`` tensor.
@@ -184,6 +212,7 @@ def render_keypoints_image(
         selected: index of a keypoint to ring in white, or None.
         colours: ``(K, 3)`` in [0, 1]; default :func:`keypoint_colours`.
         size: resize the image to ``size`` (int or ``(H, W)``) first, e.g. to draw finely on a 64x64 frame.
+        labels: write each keypoint's number ``k`` beside it, in its colour (see :func:`label_box`).
 
     Example:
         >>> picture = render_keypoints_image(np.zeros((32, 32, 3)), np.array([[1.0, -1.0]]))
@@ -211,7 +240,42 @@ def render_keypoints_image(
             ring = dot * 2.2
             draw.ellipse([x - ring, y - ring, x + ring, y + ring], outline=(255, 255, 255), width=line + 1)
         draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=colour, outline=(0, 0, 0) if dot > 2 else None)
+    if labels:
+        for index, (point, colour) in enumerate(zip(to_pixels(kp, (height, width)), colours)):
+            sprite = _label_sprite(str(index), colour, _label_size(width, height))
+            picture.paste(sprite, label_box(point, (height, width))[:2], sprite)
     return np.asarray(picture)
+
+
+def _label_size(width, height):
+    return max(9, round(min(width, height) / 24))
+
+
+@functools.lru_cache(maxsize=256)
+def _label_sprite(text, colour, size):
+    """``text`` in ``colour`` with a black outline, as an RGBA image drawn once (pasting it is ~10x cheaper)."""
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = font.getbbox(text, stroke_width=1)
+    sprite = Image.new("RGBA", (right + 1, bottom + 1), (0, 0, 0, 0))
+    ImageDraw.Draw(sprite).text((0, 0), text, fill=(*colour, 255), font=font, stroke_width=1, stroke_fill=(0, 0, 0, 255))
+    return sprite
+
+
+def label_box(point: np.ndarray, size: Size) -> tuple[int, int, int, int]:
+    """Where :func:`render_keypoints_image` writes a keypoint's number: ``(left, top, right, bottom)`` pixels.
+
+    Up and to the right of the keypoint's pixel ``point`` ``(x, y)``, moved inside an image of ``size``.
+
+    Example:
+        >>> label_box(np.array([10.0, 40.0]), 240)
+        (14, 26, 24, 36)
+    """
+    height, width = _height_width(size)
+    text = _label_size(width, height)
+    gap = max(1.5, min(width, height) / 80) + 1
+    left = int(np.clip(point[0] + gap, 0, width - text))
+    top = int(np.clip(point[1] - gap - text, 0, height - text))
+    return left, top, left + text, top + text
 
 
 # ---------------------------------------------------------------- motion
@@ -242,25 +306,41 @@ def displacement(deformation: ArrayOrTensor) -> np.ndarray:
         True
     """
     deformation = _array(deformation, 3, "deformation")
-    height, width = deformation.shape[:2]
+    return deformation - _identity_grid(*deformation.shape[:2])
+
+
+@functools.lru_cache(maxsize=8)
+def _identity_grid(height, width):
     x, y = np.meshgrid(np.linspace(-1, 1, width), np.linspace(-1, 1, height))
-    return deformation - np.stack([x, y], axis=-1).astype(np.float32)
+    grid = np.stack([x, y], axis=-1).astype(np.float32)
+    grid.flags.writeable = False  # shared between calls
+    return grid
 
 
-def _wheel_colours(dx, dy, max_magnitude):
-    """Hue from the direction, brightness from the length (relative to ``max_magnitude``)."""
+@functools.lru_cache(maxsize=16)
+def _colour_map(name):
+    """A matplotlib colour map, built once (the registry hands out a new copy, and its table, at every lookup)."""
+    return colormaps[name]
+
+
+def _wheel_colours(dx, dy, max_magnitude, background=None):
+    """Hue from the direction, strength from the length (relative to ``max_magnitude``), over ``background``."""
     hue = (np.arctan2(dy, dx) / (2 * np.pi)) % 1.0
-    strength = np.clip(np.hypot(dx, dy) / max(max_magnitude, 1e-8), 0, 1)
-    return hsv_to_rgb(np.stack([hue, strength, np.ones_like(hue)], axis=-1)).astype(np.float32)
+    strength = np.hypot(dx, dy) / max(max_magnitude, 1e-8)
+    pure = hsv_to_rgb(np.stack([hue, np.ones_like(hue), np.ones_like(hue)], axis=-1))
+    return _over(pure, strength, background)
 
 
-def flow_image(deformation: ArrayOrTensor, max_magnitude: float | None = None) -> np.ndarray:
-    """The dense motion ``(h, w, 2)`` as a colour-wheel picture ``(h, w, 3)``: white where nothing moves.
+def flow_image(
+    deformation: ArrayOrTensor, max_magnitude: float | None = None, background: ArrayOrTensor | None = None
+) -> np.ndarray:
+    """The dense motion ``(h, w, 2)`` as a colour-wheel picture ``(h, w, 3)``: the background where nothing moves.
 
-    Direction is the hue, length the saturation (full at ``max_magnitude``
-    in [-1, 1] units; default the largest length, at least
-    :data:`STILL`). The direction is
-    where each driving pixel takes its colour from in the source.
+    Direction is the hue, length the strength of the colour (full at
+    ``max_magnitude`` in [-1, 1] units; default the largest length, at least
+    :data:`STILL`) over ``background`` ``(h, w, 3)`` (default white; e.g. a
+    :func:`faded` source, so that a still picture still shows where things
+    are). The direction is where each driving pixel takes its colour from in the source.
 
     Example:
         >>> from fomm_nb.geometry import make_coordinate_grid
@@ -269,7 +349,7 @@ def flow_image(deformation: ArrayOrTensor, max_magnitude: float | None = None) -
     """
     moved = displacement(deformation)
     magnitude = max(np.hypot(moved[..., 0], moved[..., 1]).max(), STILL) if max_magnitude is None else max_magnitude
-    return _wheel_colours(moved[..., 0], moved[..., 1], magnitude)
+    return _wheel_colours(moved[..., 0], moved[..., 1], magnitude, background)
 
 
 def colour_wheel(size: int = 64) -> np.ndarray:
@@ -285,23 +365,37 @@ def colour_wheel(size: int = 64) -> np.ndarray:
     return wheel
 
 
-def heatmap_image(heatmap: ArrayOrTensor, cmap: str | None = None, limit: float | None = None) -> np.ndarray:
+def heatmap_image(
+    heatmap: ArrayOrTensor,
+    cmap: str | None = None,
+    limit: float | None = None,
+    signed: bool | None = None,
+    background: ArrayOrTensor | None = None,
+) -> np.ndarray:
     """A heatmap ``(h, w)`` as ``(h, w, 3)``: signed maps on a symmetric red-blue scale, others on magma.
 
-    The scale ends at ``limit`` (default: the largest absolute value), e.g. a
-    fixed limit keeps error pictures of different frames comparable.
+    The scale ends at ``limit`` (default: the largest absolute value): a
+    fixed limit keeps pictures of different frames comparable. ``signed``
+    chooses the red-blue scale (default: when a value is negative), so a
+    difference that is zero everywhere is drawn like any other difference:
+    white, not the bottom of magma. With ``background`` ``(h, w, 3)`` the
+    colours are laid over it in proportion to ``|value| / limit``.
 
     Example:
         >>> heatmap_image(np.array([[-1.0, 0.0, 1.0]])).shape
         (1, 3, 3)
+        >>> bool((heatmap_image(np.zeros((1, 1)), limit=1, signed=True) > 0.95).all())  # no difference: white
+        True
     """
     heatmap = _array(heatmap, 2, "heatmap")
     limit = max(np.abs(heatmap).max() if limit is None else limit, 1e-8)
-    if heatmap.min() < 0:
+    signed = heatmap.min() < 0 if signed is None else signed
+    if signed:
         normalised, cmap = (heatmap / limit + 1) / 2, cmap or "RdBu_r"
     else:
         normalised, cmap = heatmap / limit, cmap or "magma"
-    return colormaps[cmap](np.clip(normalised, 0, 1))[..., :3].astype(np.float32)
+    colours = _colour_map(cmap)(np.clip(normalised, 0, 1))[..., :3].astype(np.float32)
+    return colours if background is None else _over(colours, np.abs(heatmap) / limit, background)
 
 
 def tile(

@@ -14,9 +14,14 @@ the source stays encoded, only the keypoints change).
 Responsiveness: the dense motion network is cheap (a few ms at 64x64, ~0.2 s
 at 256x256 on a CPU core) and runs at every mouse move; when the whole
 generator is cheap too (under :data:`SYNC_BUDGET`, measured on the first
-update) the prediction follows the mouse, otherwise it is computed in a
-worker thread once the mouse rests for ``prediction_delay`` seconds. Mouse
-moves are throttled in the browser to the measured update time.
+update) the prediction follows the mouse, otherwise it is computed once the
+mouse rests for ``prediction_delay`` seconds. Mouse moves are throttled in
+the browser to the measured update time, and drawn by one worker thread
+that skips the moves a busy server could not keep up with
+(:class:`~fomm_nb.widgets.updates.LatestOnly`). Pictures go to the browser
+at the model's resolution, and only those that changed
+(:class:`~fomm_nb.widgets.panels.LivePanel`); ``timings`` says where the
+CPU time of the last update went.
 
 Example:
     >>> explorer = KeypointExplorer(model, source, frames)  # doctest: +SKIP
@@ -25,6 +30,10 @@ Example:
 """
 
 import functools
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 
 import ipywidgets as widgets
 import numpy as np
@@ -35,35 +44,25 @@ from ..errors import InputError
 from ..model import FirstOrderModel
 from ..motion import MotionOptions
 from ..types import Keypoints
-from ..plotting import (
-    BACKGROUND_COLOUR,
-    flow_image,
-    heatmap_image,
-    keypoint_colours,
-    mask_image,
-    render_keypoints_image,
-    tile,
-)
 from .common import (
     INTERACTIVE_THREADS,
     SYNC_BUDGET,
-    Debouncer,
     DrivingFrames,
-    ImagePanel,
     MessageArea,
-    encode_image,
     image_of,
     prepare_engine,
     set_continuous,
     timed,
 )
+from .explorer_pictures import MOTION_PANELS, ExplorerPictures
 from .keypoint_editor import KeypointEditor
+from .panels import PAGE_STYLE
+from .updates import LatestOnly
 
 __all__ = ["KeypointExplorer"]
 
 WHEEL_DEGREES = 5.0  # rotation per wheel notch
 WHEEL_SCALE = 1.1  # scale factor per wheel notch (with Shift)
-FLOW_SCALE = 0.25  # a displacement this long ([-1, 1] units) is fully saturated in the flow panel
 
 
 class KeypointExplorer(widgets.VBox):
@@ -78,15 +77,19 @@ class KeypointExplorer(widgets.VBox):
         display_size: side of the interactive image in pixels.
         panel_size: side of the small panels.
         sync_prediction: True computes the prediction at every move, False
-            in a worker thread after a pause, None decides by the time the
-            last prediction took (under :data:`~fomm_nb.widgets.common.SYNC_BUDGET`: live).
-        prediction_delay: the pause, in seconds, before a background prediction
+            after a pause, None decides by the time the last prediction took
+            (under :data:`~fomm_nb.widgets.common.SYNC_BUDGET`: live).
+        prediction_delay: the pause, in seconds, before a deferred prediction
             (at least twice the interval of the throttled mouse moves).
         num_threads: torch threads for the updates (None: torch's setting).
+        coalesce: draw mouse drags in the worker thread, skipping stale moves
+            (False: every move is drawn before the next is handled).
 
     Traits: ``selected`` (keypoint index, -1 for none) and ``frame``.
     Attributes after each update: ``kp_norm`` (the keypoints given to the
-    generator) and ``intermediates`` (its outputs, batch 1).
+    generator), ``intermediates`` (its outputs, batch 1) and ``timings``
+    (CPU milliseconds of the update by stage: ``keypoints``, ``model``,
+    ``pictures``, ``encode``, ``send``, and their ``total``).
     """
 
     selected = traitlets.Int(-1)
@@ -95,25 +98,32 @@ class KeypointExplorer(widgets.VBox):
     def __init__(self, model: FirstOrderModel, source: np.ndarray, driving_frames: np.ndarray,
                  options: MotionOptions | None = None, display_size: int = 320, panel_size: int = 128,
                  sync_prediction: bool | None = None, prediction_delay: float = 0.15,
-                 num_threads: int | None = INTERACTIVE_THREADS) -> None:
+                 num_threads: int | None = INTERACTIVE_THREADS, coalesce: bool = True) -> None:
         self.engine = prepare_engine(model, source, options, num_threads)
         if not self.engine.has_dense_motion:
             raise InputError("the explorer needs a model with a dense motion network (masks, sparse motions)")
         self.driving = DrivingFrames(self.engine, driving_frames)
         self.engine.kp_driving_initial = self.driving.keypoints(0)
         self.editor = KeypointEditor(self.driving.keypoints(0))
+        self.keypoint_labels = [str(k) for k in range(self.editor.num_kp)]  # as the menu and the picture number them
         self.display_size = display_size
         self.sync_prediction = sync_prediction
         self.prediction_delay = prediction_delay
+        self.coalesce = coalesce
         self._prediction_seconds = 0.0  # the last full prediction's time
         self.kp_norm = None
         self.intermediates = {}
+        self.timings = {}
+        self._cpu = defaultdict(float)
+        self._prediction_wait = prediction_delay
         self.messages = MessageArea()
-        self._debouncer = Debouncer(prediction_delay)
+        self.updates = LatestOnly()
+        self._edit_lock = threading.Lock()  # the editor, between the kernel's thread and the worker
+        self._draw_lock = threading.RLock()  # one update draws at a time
         self._grab = None  # (keypoint, offset in display pixels) while dragging
         self._syncing_sliders = False
         self._build(panel_size)
-        super().__init__([self._top, self._bottom])
+        super().__init__([widgets.HTML(PAGE_STYLE), self._top, self._bottom])
         self.add_class("fomm-explorer")
         self.messages.guard(self.refresh)()
 
@@ -121,8 +131,10 @@ class KeypointExplorer(widgets.VBox):
 
     def _build(self, panel_size):
         num_kp = self.editor.num_kp
-        self.main_image = widgets.Image(format="jpeg", width=self.display_size, height=self.display_size)
-        self.main_image.add_class("fomm-explorer-main")
+        self.pictures = ExplorerPictures(self.engine, self.keypoint_labels, self.display_size, panel_size)
+        self.panels = self.pictures.panels
+        self.main_image = self.panels["keypoints"].image
+        self.prediction_image = self.panels["prediction"].image
         self.mouse_events = (
             Event(source=self.main_image, watched_events=["mousedown", "mouseup", "mouseleave", "wheel"],
                   prevent_default_action=True, xy_coordinate_system="data"),
@@ -134,7 +146,7 @@ class KeypointExplorer(widgets.VBox):
 
         self.frame_slider = widgets.IntSlider(0, 0, len(self.driving) - 1, description="frame")
         widgets.link((self.frame_slider, "value"), (self, "frame"))
-        self.keypoint_menu = widgets.Dropdown(options=[("none", -1)] + [(str(k), k) for k in range(num_kp)],
+        self.keypoint_menu = widgets.Dropdown(options=[("none", -1)] + list(zip(self.keypoint_labels, range(num_kp))),
                                               value=-1, description="keypoint")
         widgets.link((self.keypoint_menu, "value"), (self, "selected"))
         self.rotation_slider = widgets.FloatSlider(0, min=-180, max=180, step=1, description="rotate (°)")
@@ -145,6 +157,9 @@ class KeypointExplorer(widgets.VBox):
         for name, slider in self._jacobian_sliders.items():
             slider.observe(self.messages.guard(functools.partial(self._on_jacobian_slider, name)), names="value")
             slider.disabled = True
+        self.jacobian_box = widgets.Checkbox(self.editor.has_jacobian, description="show Jacobians",
+                                             disabled=not self.editor.has_jacobian, indent=False)
+        self.jacobian_box.observe(self.messages.guard(lambda _: self._draw_keypoints()), names="value")
         self.undo_button = widgets.Button(description="Undo", icon="undo", tooltip="undo the last edit")
         self.reset_button = widgets.Button(description="Reset", icon="refresh",
                                            tooltip="back to the keypoints detected in this frame")
@@ -152,35 +167,22 @@ class KeypointExplorer(widgets.VBox):
         self.reset_button.on_click(self.messages.guard(lambda _: self.reset()))
         self.status = widgets.HTML()
         help_text = widgets.HTML(
-            "<small>Press near a keypoint and drag it. Wheel: rotate its Jacobian; Shift + wheel: scale it.</small>")
-        controls = widgets.VBox([self.frame_slider, self.keypoint_menu, self.rotation_slider, self.scale_slider,
-                                 self.shear_slider, widgets.HBox([self.undo_button, self.reset_button]),
-                                 self.status, help_text, self.messages])
-
-        self.panels = {
-            "source": ImagePanel("source", panel_size),
-            "heatmaps": ImagePanel("gaussians D − S", panel_size),
-            "masks": ImagePanel("masks", panel_size, smooth=False),
-            "flow": ImagePanel("dense motion", panel_size),
-            "occlusion": ImagePanel("occlusion map", panel_size),
-            "deformed": ImagePanel("warped source", panel_size),
-            "sparse": ImagePanel("source warped by each motion (background first)", 2 * panel_size),
-            "prediction": ImagePanel("prediction", 2 * panel_size, css_class="fomm-explorer-prediction"),
-        }
-        self.prediction_image = self.panels["prediction"].image
-        self.panels["source"].show(image_of(self.engine.encoding.image))
-        small = [self.panels[name] for name in ("source", "heatmaps", "masks", "flow", "occlusion", "deformed")]
-        self._top = widgets.HBox([widgets.VBox([widgets.HTML("<b>driving keypoints</b>"), self.main_image]),
-                                  self.panels["prediction"], controls])
+            "<small>Press near a numbered keypoint and drag it. Wheel: rotate its Jacobian (the ellipse); "
+            "Shift + wheel: scale it.</small>")
+        self.controls = widgets.VBox([self.frame_slider, self.keypoint_menu, self.rotation_slider, self.scale_slider,
+                                      self.shear_slider, self.jacobian_box,
+                                      widgets.HBox([self.undo_button, self.reset_button]),
+                                      self.status, help_text, self.messages])
+        small = [self.panels[name] for name in MOTION_PANELS]
+        self._top = widgets.HBox([self.panels["keypoints"], self.panels["prediction"], self.controls])
         self._bottom = widgets.HBox([widgets.GridBox(small, layout=widgets.Layout(
             grid_template_columns=f"repeat(3, {panel_size + 8}px)")), self.panels["sparse"]])
-        self._colours = keypoint_colours(num_kp)
 
     # ------------------------------------------------------------ the model
 
-    def _transferred(self) -> Keypoints:
+    def _transferred(self, kp: Keypoints | None = None) -> Keypoints:
         """The edited driving keypoints as given to the generator (the engine's motion transfer)."""
-        return self.engine.transfer(self.editor.kp)
+        return self.engine.transfer(self.editor.kp if kp is None else kp)
 
     def _motion(self, kp_norm: Keypoints) -> dict:
         """The cheap part: dense motion and the source warped by it (no generator)."""
@@ -193,21 +195,46 @@ class KeypointExplorer(widgets.VBox):
 
     # ------------------------------------------------------------ updates
 
+    @contextmanager
+    def _stage(self, name):
+        """Add the CPU time of the block (this thread's) to ``timings[name]``, in milliseconds."""
+        began = time.thread_time()
+        try:
+            yield
+        finally:
+            self._cpu[name] += 1000 * (time.thread_time() - began)
+
     def refresh(self) -> None:
-        """Redraw the keypoints and recompute every panel (the prediction now, or soon in the background)."""
-        self._draw_keypoints()
-        kp_norm = self._transferred()
-        self.kp_norm = kp_norm
-        if self.live_prediction:
-            out, seconds = timed(self._predict, kp_norm)
-            self._show_motion(out, kp_norm)
-            self._show_prediction(out, seconds)
-        else:
-            out, seconds = timed(self._motion, kp_norm)
-            self._show_motion(out, kp_norm)
-            self.status.value = f"motion {1000 * seconds:.0f} ms; prediction when the mouse rests…"
-            self._debouncer.submit(self.messages.guard(functools.partial(self._predict_in_background, kp_norm)))
-        self._pace(seconds)
+        """Redraw the keypoints and recompute every panel (the prediction now, or once the mouse rests)."""
+        with self._draw_lock:
+            self._cpu = defaultdict(float)
+            sent = self.pictures.sent_seconds()
+            began = time.thread_time()
+            with self._edit_lock:
+                kp = self.editor.kp
+            self._draw_keypoints(kp)
+            kp_norm = self._transferred(kp)
+            self.kp_norm = kp_norm
+            if self.live_prediction:
+                with self._stage("model"):
+                    out, seconds = timed(self._predict, kp_norm)
+                self._show_motion(out, kp_norm)
+                self._show_prediction(out, seconds)
+            else:
+                with self._stage("model"):
+                    out, seconds = timed(self._motion, kp_norm)
+                self._show_motion(out, kp_norm)
+                self.status.value = f"motion {1000 * seconds:.0f} ms; prediction when the mouse rests…"
+                self.updates.submit(self.messages.guard(functools.partial(self._predict_later, kp_norm)),
+                                    delay=self._prediction_wait)
+            self._pace(seconds)
+            self._record_timings(sent, began)
+
+    def _record_timings(self, sent, began):
+        after = self.pictures.sent_seconds()
+        for key in ("encode", "send"):
+            self._cpu[key] = 1000 * (after[key] - sent[key])
+        self.timings = {**self._cpu, "total": 1000 * (time.thread_time() - began)}
 
     @property
     def live_prediction(self) -> bool:
@@ -220,38 +247,37 @@ class KeypointExplorer(widgets.VBox):
         wait = int(np.clip(1500 * seconds, 30, 500))
         if abs(wait - moves.wait) > 0.25 * moves.wait:
             moves.wait = wait
-        # a background prediction waits for a pause longer than the gap between two throttled moves
-        self._debouncer.delay = max(self.prediction_delay, 2 * moves.wait / 1000)
+        # a deferred prediction waits for a pause longer than the gap between two throttled moves
+        self._prediction_wait = max(self.prediction_delay, 2 * moves.wait / 1000)
         set_continuous([self.frame_slider], self.live_prediction)
 
-    def _predict_in_background(self, kp_norm):
-        out, seconds = timed(self._predict, kp_norm)
-        self._show_prediction(out, seconds)
+    def _predict_later(self, kp_norm):
+        with self._draw_lock:
+            out, seconds = timed(self._predict, kp_norm)
+            self._show_prediction(out, seconds)
 
     def wait_for_prediction(self) -> None:
-        """Block until a background prediction has been shown (for scripts and tests)."""
-        self._debouncer.flush()
+        """Block until the pending updates (a deferred prediction included) are shown (for scripts and tests)."""
+        self.updates.wait()
 
-    def _draw_keypoints(self):
-        kp = self.editor.kp
-        jacobian = kp["jacobian"][0] if "jacobian" in kp else None
-        picture = render_keypoints_image(self.driving.frames[self.frame], kp["value"][0], jacobian,
-                                         selected=self.selected if self.selected >= 0 else None, size=self.display_size)
-        self.main_image.value = encode_image(picture)
+    def _draw_keypoints(self, kp: Keypoints | None = None):
+        """The driving frame at display size with the keypoints, their numbers and (optionally) Jacobians."""
+        with self._draw_lock:
+            if kp is None:
+                with self._edit_lock:
+                    kp = self.editor.kp
+            with self._stage("keypoints"):
+                picture = self.pictures.keypoint_picture(self.frame, self.driving.frames[self.frame], kp,
+                                                         self.selected if self.selected >= 0 else None,
+                                                         self.jacobian_box.value)
+            self.panels["keypoints"].show(picture)
 
     def _show_motion(self, out, kp_norm):
         self.intermediates = {**self.intermediates, **out}
-        heatmaps = self.engine.heatmap_difference(kp_norm)[0].sum(0).cpu().numpy()
-        self.panels["heatmaps"].show(heatmap_image(heatmaps))
-        self.panels["masks"].show(mask_image(out["mask"][0], self._colours))
-        self.panels["flow"].show(flow_image(out["deformation"][0].cpu().numpy(), FLOW_SCALE))
-        if "occlusion_map" in out:
-            self.panels["occlusion"].show(out["occlusion_map"][0, 0].cpu().numpy())
-        self.panels["deformed"].show(image_of(out["deformed"]))
-        warped = out["sparse_deformed"][0].permute(0, 2, 3, 1).cpu().numpy()  # (K + 1, h, w, C)
-        border = max(1, warped.shape[1] // 16)
-        border_colours = np.concatenate([[BACKGROUND_COLOUR], self._colours])
-        self.panels["sparse"].show(tile(np.clip(warped, 0, 1), border=border, border_colours=border_colours))
+        with self._stage("pictures"):
+            heatmaps = self.engine.heatmap_difference(kp_norm)[0].sum(0).cpu().numpy()  # (h, w): D - S, all keypoints
+            pictures = self.pictures.motion_pictures(out, heatmaps)
+        self.pictures.show(pictures)
 
     def _show_prediction(self, out, seconds):
         self._prediction_seconds = seconds
@@ -274,7 +300,8 @@ class KeypointExplorer(widgets.VBox):
 
     @traitlets.observe("selected")
     def _on_selected(self, change):
-        self.editor.end_gesture()
+        with self._edit_lock:
+            self.editor.end_gesture()
         self._sync_sliders()
         self._draw_keypoints()
 
@@ -284,21 +311,25 @@ class KeypointExplorer(widgets.VBox):
 
     def move_keypoint(self, k: int, xy: tuple[float, float]) -> None:
         """Move keypoint ``k`` to ``xy`` = ``(x, y)`` in [-1, 1] and update."""
-        self.editor.move(k, xy)
+        with self._edit_lock:
+            self.editor.move(k, xy)
         self.refresh()
 
     def edit_jacobian(
         self, k: int, rotation: float | None = None, scale: float | None = None, shear: float | None = None
     ) -> None:
         """Set keypoint ``k``'s Jacobian edit (degrees, factor, shear; None keeps a value) and update."""
-        self.editor.set_jacobian_edit(k, rotation, scale, shear)
+        with self._edit_lock:
+            self.editor.set_jacobian_edit(k, rotation, scale, shear)
         if k == self.selected:
             self._sync_sliders()
         self.refresh()
 
     def undo(self) -> None:
         """Undo the last edit (a drag, a Jacobian change, a snap)."""
-        if self.editor.undo():
+        with self._edit_lock:
+            undone = self.editor.undo()
+        if undone:
             self._sync_sliders()
             self.refresh()
 
@@ -308,7 +339,9 @@ class KeypointExplorer(widgets.VBox):
         if t != self.frame:
             self.frame = t  # its observer snaps
             return
-        self.editor.load(self.driving.keypoints(t))
+        detected = self.driving.keypoints(t)
+        with self._edit_lock:
+            self.editor.load(detected)
         self._sync_sliders()
         self.refresh()
 
@@ -331,7 +364,8 @@ class KeypointExplorer(widgets.VBox):
     def _on_jacobian_slider(self, name, change):
         if self._syncing_sliders or self.selected < 0:
             return
-        self.editor.set_jacobian_edit(self.selected, **{name: change["new"]})
+        with self._edit_lock:
+            self.editor.set_jacobian_edit(self.selected, **{name: change["new"]})
         self.refresh()
 
     # ------------------------------------------------------------ mouse
@@ -357,10 +391,17 @@ class KeypointExplorer(widgets.VBox):
             self._grab = (nearest, points[nearest] - press)
         elif kind == "mousemove" and self._grab is not None:
             k, offset = self._grab
-            self.move_keypoint(k, self._to_value(*(np.array([event["dataX"], event["dataY"]]) + offset)))
+            xy = self._to_value(*(np.array([event["dataX"], event["dataY"]]) + offset))
+            if not self.coalesce:
+                self.move_keypoint(k, xy)
+                return
+            with self._edit_lock:  # the edit now; the drawing in the worker, which skips moves it fell behind on
+                self.editor.move(k, xy)
+            self.updates.submit(self.messages.guard(self.refresh))
         elif kind in ("mouseup", "mouseleave"):
             self._grab = None
-            self.editor.end_gesture()
+            with self._edit_lock:
+                self.editor.end_gesture()
         elif kind == "wheel" and self.selected >= 0 and self.editor.has_jacobian:
             delta = event.get("deltaY") or event.get("deltaX") or 0
             notches = -float(np.sign(delta))
