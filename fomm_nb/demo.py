@@ -26,6 +26,7 @@ from .model import FirstOrderModel
 from .outputs import Output, check_outputs, write_text_atomically
 from .pipeline import animate_files
 from .plotting import keypoint_figure
+from .plotting.videos import caption_row
 from .registry import SAMPLE_DRIVING, SAMPLE_SOURCE, SAMPLES  # noqa: F401 (SAMPLES: importable here as before)
 
 __all__ = ["keypoint_snapshot", "run_demo", "DEMO_FILES"]
@@ -37,8 +38,8 @@ _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>fomm-nb demo</title><link rel="icon" href="data:,">
 <style>body{{font-family:sans-serif;margin:2em}} video{{image-rendering:pixelated;width:768px}}</style></head>
 <body><h1>fomm-nb demo</h1>
-<p>Source | driving video | animated source (the bundled model, relative motion).</p>
-<video src="side_by_side.mp4" controls autoplay loop muted></video>
+<p>The bundled model animates the source by the driving video (relative motion).</p>
+<figure style="margin:0;width:768px">{captions}<video src="side_by_side.mp4" controls autoplay loop muted></video></figure>
 <h2>Learned keypoints</h2><img src="keypoints.png" alt="keypoints">
 </body></html>
 """
@@ -82,5 +83,6 @@ def run_demo(
     frames, _ = read_video(SAMPLE_DRIVING)
     fitted = [fit_frame(frame, size) for frame in frames]
     keypoints = keypoint_snapshot(network, fit_frame(read_image(SAMPLE_SOURCE), size), fitted, out_dir / "keypoints.png")
-    page = write_text_atomically(out_dir / "index.html", _PAGE.format())
+    captions = caption_row(["source", "driving", "result"], [1, 1, 1])  # HTML over the video: no text in its frames
+    page = write_text_atomically(out_dir / "index.html", _PAGE.format(captions=captions))
     return {"result": result.video, "side_by_side": result.side_by_side, "keypoints": keypoints, "page": page}

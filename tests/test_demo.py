@@ -34,6 +34,7 @@ def test_demo_writes_the_videos_the_picture_and_the_page(demo):
     assert read_image(out / "keypoints.png").shape[1] > 400
     page = (out / "index.html").read_text()
     assert 'src="side_by_side.mp4"' in page and 'src="keypoints.png"' in page
+    assert "<span>source</span><span>driving</span><span>result</span></figcaption>" in page  # HTML, not in the frames
     for name in ("result.mp4", "side_by_side.mp4", "keypoints.png", "index.html"):
         assert f"wrote {out / name}" in stdout
     assert f"open {out / 'index.html'} in a browser" in stdout
