@@ -402,3 +402,35 @@ def test_a_busy_explorer_draws_the_latest_move_and_skips_the_stale_ones(explorer
     assert explorer.updates.ran - ran == 2  # the busy job, then one update for ten moves
     assert explorer.updates.dropped - dropped == 9
     assert torch.allclose(explorer.kp_norm["value"], explorer._transferred()["value"])  # drawn at the last move
+
+
+# ---------------------------------------------------------------- sliders: controls that say what they do
+
+
+def test_each_freeze_control_carries_its_keypoints_colour_and_number(sliders):
+    from fomm_nb.plotting import keypoint_colours
+    from fomm_nb.widgets.panels import hex_colour
+
+    colours = keypoint_colours(len(sliders.freeze_buttons))
+    for k, (box, colour) in enumerate(zip(sliders.freeze_buttons, colours)):
+        assert box.description_allow_html and f"color:{hex_colour(colour)}" in box.description
+        assert box.description.endswith(f"freeze {k}")
+    assert len({box.description for box in sliders.freeze_buttons}) == len(colours)
+
+
+def test_movement_scale_says_it_has_no_effect_at_relative_zero(sliders):
+    assert sliders.scale_note.value == ""
+    sliders.blend_slider.value = 0.0
+    assert "no effect" in sliders.scale_note.value
+    result = sliders.result.copy()
+    sliders.scale_slider.value = 0.3  # indeed: the same result
+    assert np.array_equal(sliders.result, result)
+    sliders.blend_slider.value = 0.5
+    assert sliders.scale_note.value == ""
+
+
+def test_slider_labels_are_not_cut_off_and_the_error_map_has_a_scale(sliders):
+    for slider in (sliders.frame_slider, sliders.blend_slider, sliders.scale_slider):
+        assert slider.style.description_width == "initial"
+    legend = sliders.panels["error"].children[-1]
+    assert "fomm-legend" in legend._dom_classes and ">0<" in legend.value and ">0.5<" in legend.value

@@ -2,11 +2,13 @@
 
 ``relative`` blends the two transfer modes of :func:`fomm_nb.motion.transfer_motion`
 (0: the driving keypoints as they are, absolute; 1: only their movement since
-the first frame, relative), ``movement ×`` scales the movement, ``adapt
-movement scale`` matches the keypoints' spread, and each ``freeze k`` holds
-keypoint ``k`` at its first-frame position. With ground-truth frames (the
-procedural faces can render the source identity in the driving pose) the app
-also shows the ground truth, the error image and the mean L1.
+the first frame, relative), ``movement ×`` scales the movement (so it does
+nothing at ``relative`` = 0, and the app says so), ``adapt movement scale``
+matches the keypoints' spread, and each ``freeze k`` (a box with keypoint
+``k``'s coloured dot) holds keypoint ``k`` at its first-frame position. With
+ground-truth frames (the procedural faces can render the source identity in
+the driving pose) the app also shows the ground truth, the error image (with
+its colour scale) and the mean L1.
 
 Example:
     >>> from fomm_nb.data import make_video
@@ -28,21 +30,19 @@ from .common import (
     INTERACTIVE_THREADS,
     SYNC_BUDGET,
     DrivingFrames,
-    ImagePanel,
     MessageArea,
     image_of,
     prepare_engine,
     set_continuous,
     timed,
 )
+from .panels import PAGE_STYLE, LivePanel, colour_bar, hex_colour
 
 __all__ = ["MotionSliders"]
 
 ERROR_LIMIT = 0.5  # mean absolute error (over channels) shown at full brightness
-
-
-def _hex(colour):
-    return "#" + "".join(f"{int(round(c * 255)):02x}" for c in colour[:3])
+WIDE_LABEL = {"description_width": "initial"}  # labels in full ("movement ×", not "movemen…")
+NO_EFFECT = "<small><i>movement × has no effect at relative = 0: the keypoints are used as they are</i></small>"
 
 
 class MotionSliders(widgets.VBox):
@@ -76,7 +76,7 @@ class MotionSliders(widgets.VBox):
         self.l1 = None
         self.messages = MessageArea()
         self._build(fps, panel_size)
-        super().__init__([self._controls, self._pictures, self.messages])
+        super().__init__([widgets.HTML(PAGE_STYLE), self._controls, self._pictures, self.messages])
         self.add_class("fomm-motion-sliders")
         self._frame_interval = self.play.interval
         self.messages.guard(self.refresh)()
@@ -84,34 +84,37 @@ class MotionSliders(widgets.VBox):
     def _build(self, fps, panel_size):
         last = len(self.driving) - 1
         self.play = widgets.Play(value=0, min=0, max=last, interval=int(1000 / fps), description="play")
-        self.frame_slider = widgets.IntSlider(0, 0, last, description="frame")
+        self.frame_slider = widgets.IntSlider(0, 0, last, description="frame", style=WIDE_LABEL)
         widgets.jslink((self.play, "value"), (self.frame_slider, "value"))
-        self.blend_slider = widgets.FloatSlider(1.0, min=0, max=1, step=0.05, description="relative",
+        self.blend_slider = widgets.FloatSlider(1.0, min=0, max=1, step=0.05, description="relative", style=WIDE_LABEL,
                                                 tooltip="0: absolute keypoints, 1: relative movement")
-        self.scale_slider = widgets.FloatSlider(1.0, min=0, max=2, step=0.05, description="movement ×")
-        self.adapt_box = widgets.Checkbox(False, description="adapt movement scale")
-        self.keypoints_box = widgets.Checkbox(True, description="show keypoints")
+        self.scale_slider = widgets.FloatSlider(1.0, min=0, max=2, step=0.05, description="movement ×",
+                                                style=WIDE_LABEL)
+        self.scale_note = widgets.HTML()
+        self.adapt_box = widgets.Checkbox(False, description="adapt movement scale", indent=False)
+        self.keypoints_box = widgets.Checkbox(True, description="show keypoints", indent=False)
         colours = keypoint_colours(self.driving.keypoints(0)["value"].shape[1])
-        self.freeze_buttons = []
-        for k, colour in enumerate(colours):
-            button = widgets.ToggleButton(False, description=f"freeze {k}", tooltip=f"hold keypoint {k} still",
-                                          layout=widgets.Layout(width="80px"))
-            button.style.button_color = _hex(colour)
-            self.freeze_buttons.append(button)
+        self.freeze_buttons = [  # a coloured dot per box: the keypoint's colour in the pictures
+            widgets.Checkbox(False, description=f'<span style="color:{hex_colour(colour)}">●</span> freeze {k}',
+                             description_allow_html=True, indent=False, tooltip=f"hold keypoint {k} still",
+                             layout=widgets.Layout(width="90px"))
+            for k, colour in enumerate(colours)]
         for control in (self.frame_slider, self.blend_slider, self.scale_slider, self.adapt_box,
                         self.keypoints_box, *self.freeze_buttons):
             control.observe(self.messages.guard(lambda _: self.refresh()), names="value")
         self._controls = widgets.VBox([
             widgets.HBox([self.play, self.frame_slider]),
             widgets.HBox([self.blend_slider, widgets.HTML("<small>0 absolute · 1 relative</small>")]),
-            widgets.HBox([self.scale_slider, self.adapt_box, self.keypoints_box]),
+            widgets.HBox([self.scale_slider, self.scale_note]),
+            widgets.HBox([self.adapt_box, self.keypoints_box]),
             widgets.HBox(self.freeze_buttons, layout=widgets.Layout(flex_flow="row wrap")),
         ])
-        self.panels = {"source": ImagePanel("source", panel_size), "driving": ImagePanel("driving", panel_size),
-                       "result": ImagePanel("result", panel_size, css_class="fomm-sliders-result")}
+        self.panels = {"source": LivePanel("source", panel_size), "driving": LivePanel("driving", panel_size),
+                       "result": LivePanel("result", panel_size, css_class="fomm-sliders-result")}
         if self.ground_truth is not None:
-            self.panels["truth"] = ImagePanel("ground truth", panel_size)
-            self.panels["error"] = ImagePanel("|result − truth|", panel_size)
+            self.panels["truth"] = LivePanel("ground truth", panel_size)
+            self.panels["error"] = LivePanel("|result − truth|", panel_size, legend=colour_bar(
+                "magma", "0", f"{ERROR_LIMIT}", "mean absolute error of a pixel (over R, G, B)"))
         self.error_label = widgets.HTML()
         self._pictures = widgets.VBox([widgets.HBox(list(self.panels.values())), self.error_label])
 
@@ -137,6 +140,7 @@ class MotionSliders(widgets.VBox):
         engine = self.engine
         kp_driving = self.driving.keypoints(t)
         engine.options = self.options
+        self.scale_note.value = NO_EFFECT if self.blend_slider.value == 0 else ""
         out = engine.render(kp_driving, return_intermediates=True)
         self.kp_norm = out["kp_norm"]
         self.result = image_of(out["prediction"])
@@ -144,7 +148,7 @@ class MotionSliders(widgets.VBox):
                     "driving": (self.driving.frames[t], kp_driving), "result": (self.result, self.kp_norm)}
         for name, (image, kp) in pictures.items():
             if self.keypoints_box.value:
-                image = render_keypoints_image(image, kp["value"][0], size=2 * self.panels[name].size)
+                image = render_keypoints_image(image, kp["value"][0], size=self.panels[name].size, labels=True)
             self.panels[name].show(image)
         if self.ground_truth is not None:
             error = np.abs(self.result - self.ground_truth[t]).mean(-1)
