@@ -2,7 +2,9 @@
 
 :func:`train_live` runs :meth:`fomm_nb.train.Trainer.train_step` on batches
 of a data set and, every few steps, redraws one figure in place: the loss
-curves and the keypoints the detector finds on a few fixed frames.
+curves, titled "step n / N, ETA mm:ss", and the keypoints the detector finds
+on a few fixed frames. The figure appears with the first drawing, never as
+empty axes.
 ``fomm-nb train`` is the way to train for real (checkpoints, resuming, a CSV
 log); this loop is for watching the first steps.
 
@@ -35,7 +37,7 @@ from .model import FirstOrderModel
 from .plotting import plot_keypoints
 from .train.trainer import Trainer
 
-__all__ = ["tiny_config", "TrainingMonitor", "train_live"]
+__all__ = ["tiny_config", "TrainingMonitor", "train_live", "clock"]
 
 TINY_WIDTH = {"block_expansion": 8, "max_features": 32}  # a quarter of the bundled model's channels
 
@@ -61,37 +63,50 @@ def tiny_config(base: str | os.PathLike | ModelConfig | None = None) -> ModelCon
     return config
 
 
+def clock(seconds: float) -> str:
+    """``seconds`` as ``m:ss`` (or ``h:mm:ss``).
+
+    Example:
+        >>> clock(75.4), clock(3725)
+        ('1:15', '1:02:05')
+    """
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 class TrainingMonitor:
     """One figure, redrawn in place: loss curves (left) and keypoints on fixed ``frames`` (right).
 
     Args:
         model: the :class:`~fomm_nb.model.FirstOrderModel` being trained.
         frames: ``(N, H, W, 3)`` frames at the model's size (2 to 4 read best).
-        display: show the figure in the notebook (an IPython display handle updated
-            in place); False keeps it in ``figure`` only (scripts, tests).
+        display: show the figure in the notebook (an IPython display handle, shown
+            at the first :meth:`draw` and updated in place); False keeps it in
+            ``figure`` only (scripts, tests).
+        total_steps: the steps of this run, for the title's "step n / N, ETA".
 
     Example:
         >>> monitor = TrainingMonitor(model, frames, display=False)  # doctest: +SKIP
         >>> monitor.record(1, {"total": 3.2}); monitor.draw()  # doctest: +SKIP
     """
 
-    def __init__(self, model: FirstOrderModel, frames: np.ndarray, display: bool = True) -> None:
+    def __init__(self, model: FirstOrderModel, frames: np.ndarray, display: bool = True,
+                 total_steps: int | None = None) -> None:
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 4 or len(frames) == 0:
             raise InputError(f"frames must be (N, H, W, 3) with N >= 1, got shape {frames.shape}")
         self.model = model
         self.frames = frames
         self.history = []  # one dict per step: step, seconds, and the losses
+        self.total_steps = total_steps
         self.figure = plt.figure(figsize=(3.2 + 2.2 * len(frames), 3.0))
         plt.close(self.figure)
         grid = self.figure.add_gridspec(1, len(frames) + 1, width_ratios=[1.5] + [1] * len(frames))
         self.loss_ax = self.figure.add_subplot(grid[0])
         self.frame_axes = [self.figure.add_subplot(grid[i + 1]) for i in range(len(frames))]
-        self._handle = None
-        if display:
-            from IPython.display import display as show
-
-            self._handle = show(self.figure, display_id=True)
+        self.display = display
+        self._handle = None  # the notebook's picture, made at the first draw: no empty axes before
 
     def record(self, step: int, losses: dict[str, float], seconds: float | None = None) -> None:
         """Remember the losses (floats) of ``step``."""
@@ -121,7 +136,11 @@ class TrainingMonitor:
                         linewidth=2 if name == "total" else 1)
             ax.set_yscale("log")
             ax.legend(fontsize=7)
-            ax.set_title(f"losses, step {steps[-1]}", fontsize=9)
+        else:
+            ax.text(0.5, 0.5, "the losses appear\nafter the first step", ha="center", va="center", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax.set_title(self.title(), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
         kp = self.keypoints()
@@ -133,6 +152,26 @@ class TrainingMonitor:
         self.figure.tight_layout()
         if self._handle is not None:
             self._handle.update(self.figure)
+        elif self.display:
+            from IPython.display import display as show
+
+            self._handle = show(self.figure, display_id=True)
+
+    def title(self) -> str:
+        """``"step n / N, ETA m:ss"`` (the steps of this run; the ETA from their mean time so far).
+
+        Example:
+            >>> monitor = TrainingMonitor(model, frames, display=False, total_steps=60)  # doctest: +SKIP
+            >>> monitor.record(1, {"total": 1.0}, seconds=2.0); monitor.title()  # doctest: +SKIP
+            'step 1 / 60, ETA 1:58'
+        """
+        done = len(self.history)
+        if not done:
+            return "losses: starting…"
+        total = self.total_steps or done
+        seconds = self.history[-1].get("seconds")
+        eta = f", ETA {clock(seconds / done * (total - done))}" if seconds is not None else ""
+        return f"step {done} / {total}{eta}"
 
 
 def _batches(dataset: Dataset, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
@@ -167,9 +206,10 @@ def train_live(
     """
     if steps < 1:
         raise InputError(f"steps must be at least 1, got {steps}")
-    monitor = TrainingMonitor(trainer.model, frames, display=display)
+    monitor = TrainingMonitor(trainer.model, frames, display=display, total_steps=steps)
     start = time.perf_counter()
     batches = _batches(dataset, trainer.settings.batch_size, seed)
+    monitor.draw()  # the keypoints before training, and a note where the losses will be
     for done in range(1, steps + 1):
         losses = trainer.train_step(next(batches))
         monitor.record(trainer.step, losses, time.perf_counter() - start)

@@ -105,3 +105,16 @@ def test_monitor_draws_one_panel_per_frame_and_checks_its_input(model, frames):
     trainer = Trainer(model, TrainSettings(batch_size=2, vgg19=None))
     with pytest.raises(InputError, match="steps must be"):
         train_live(trainer, ProceduralFaces("train"), 0, frames, display=False)
+
+
+def test_monitor_title_counts_steps_of_the_run_with_an_eta_and_starts_without_empty_axes(model, frames):
+    monitor = TrainingMonitor(model, frames, display=False, total_steps=60)
+    monitor.draw()  # before any step: a note, not empty axes
+    assert monitor.loss_ax.get_title() == "losses: starting…"
+    assert [text.get_text() for text in monitor.loss_ax.texts] == ["the losses appear\nafter the first step"]
+    assert not monitor.loss_ax.get_xticks().size and not monitor.loss_ax.get_lines()
+    monitor.record(31, {"total": 2.0}, seconds=1.0)  # a resumed trainer's step 31 is this run's first
+    monitor.record(32, {"total": 1.5}, seconds=4.0)
+    monitor.draw()
+    assert monitor.loss_ax.get_title() == "step 2 / 60, ETA 1:56"  # 2 s a step, 58 to go
+    assert not monitor.loss_ax.texts and len(monitor.loss_ax.get_lines()) == 1
