@@ -48,6 +48,7 @@ __all__ = [
     "apps_folder",
     "is_loopback",
     "make_plan",
+    "page_settings",
     "voila_command",
     "write_runtime",
 ]
@@ -153,8 +154,8 @@ def make_plan(app: str, students: int, host: str, port: int, token: str | None, 
 
     Example:
         >>> plan = make_plan("all", 12, "192.168.1.20", 8866, None, apps_folder())
-        >>> len(plan.token) > 20, plan.pool_size  # a generated token; 12 students over 3 apps
-        (True, 4)
+        >>> len(plan.token) > 20, plan.pool_size == math.ceil(12 / len(plan.apps))  # a token; the class over the apps
+        (True, True)
     """
     if students < 1:
         raise InputError(f"--students {students}: a class has at least one student")
@@ -173,11 +174,25 @@ def voila_command(plan: ServePlan) -> list:
     command = [
         sys.executable, "-m", "voila", str(target), "--no-browser",
         f"--Voila.ip={plan.host}", f"--Voila.port={plan.port}", "--Voila.port_retries=0",
-        f"--template={TEMPLATE}", "--VoilaConfiguration.resources=" + json.dumps({"fomm_app_timeout": plan.page_timeout}),
+        *page_settings(plan.page_timeout),
         "--preheat_kernel=True", f"--pool_size={plan.pool_size}", f"--VoilaKernelManager.fill_delay={REFILL_DELAY}",
-        f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
     ]
     return command + [f"--token={plan.token or ''}"]
+
+
+def page_settings(page_timeout: int = PAGE_TIMEOUT) -> list:
+    """Voila's options for the app pages: the ``fomm-app`` template and the IOPub timeout.
+
+    ``fomm-nb serve`` passes them to Voila; a JupyterHub user server (see
+    ``deploy/jupyterhub/``) passes them to its Voila extension.
+
+    Example:
+        >>> page_settings(30)[0]
+        '--VoilaConfiguration.template=fomm-app'
+    """
+    return [f"--VoilaConfiguration.template={TEMPLATE}",
+            f"--VoilaConfiguration.resources=fomm_app_timeout={page_timeout}",  # the template reads it as a number
+            f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}"]
 
 
 def write_runtime(folder: Path) -> Path:
