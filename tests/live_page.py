@@ -88,12 +88,12 @@ def open_live_page(page, url: str, shown: int = 3) -> None:
 
 
 def live_stats(page) -> dict:
-    """The camera widget's figures: sent, shown, dropped, errors, lost, latencies (ms), readout, status, message."""
+    """The camera widget's figures: camera frames, sent, shown, dropped, errors, lost, latencies and kernel work per frame (ms), readout, status, message."""
     return page.evaluate(f"""() => {{
         const el = document.querySelector('{CAMERA}');
         const s = el.fommLive;
-        return {{sent: s.sent, shown: s.shown, dropped: s.dropped, errors: s.errors, lost: s.lost,
-                 latencies: s.latencies.slice(), readout: el.querySelector('{READOUT}').textContent,
+        return {{camera: s.camera, sent: s.sent, shown: s.shown, dropped: s.dropped, errors: s.errors, lost: s.lost,
+                 latencies: s.latencies.slice(), work: s.work.slice(), readout: el.querySelector('{READOUT}').textContent,
                  message: el.querySelector('.fomm-live-message').textContent}};
     }}""")
 

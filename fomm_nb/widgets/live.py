@@ -76,12 +76,14 @@ class LiveApp(widgets.VBox):
         self.model_menu = widgets.Dropdown(options=models or [(f"{name}: {entry.description}", name)
                                                               for name, entry in MODELS.items()], description="model")
         self.motion_toggle = widgets.ToggleButtons(options=[("relative", 1.0), ("absolute", 0.0)], description="motion")
-        self.scale_slider = widgets.FloatSlider(1.0, min=0.0, max=2.0, step=0.1, description="movement scale")
+        self.scale_slider = widgets.FloatSlider(1.0, min=0.0, max=2.0, step=0.1, description="movement scale",
+                                                style={"description_width": "initial"})
         self.smoothing_menu = widgets.Dropdown(options=SMOOTHING_CHOICES, description="smoothing")
         self.keypoints_box = widgets.Checkbox(True, description="keypoints over the camera")
         self.neutral_button = widgets.Button(description="set neutral pose", icon="crosshairs")
         self.record_button = widgets.ToggleButton(False, description="record", icon="circle")
-        self.clip_button = widgets.Button(description="no camera? play a clip", icon="film")
+        self.clip_button = widgets.Button(description="no camera? play a clip", icon="film",
+                                          layout=widgets.Layout(width="auto"))
         self.camera_button = widgets.Button(description="use the camera", icon="video-camera")
         self.download = widgets.HTML()
 

@@ -39,6 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -109,32 +110,43 @@ class OneAtATime:
         self._guard = threading.Lock()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="fomm-live")
         self.dropped = 0
+        self._last = None
 
     @property
     def busy(self) -> bool:
         return not self._idle.is_set()
 
-    def offer(self, job: Callable[[], object]) -> bool:
-        """Start ``job`` if nothing runs (True); otherwise drop it (False)."""
+    def offer(self, job: Callable[[], object], then: Callable[[object], object] | None = None) -> bool:
+        """Start ``job`` if nothing runs (True), and call ``then(its result)`` once the next job may start.
+
+        Otherwise drop it (False). ``then`` runs after the worker is free, so
+        that an answer which makes the page send its next frame at once never
+        finds the worker still busy with the frame just answered.
+        """
         with self._guard:
             if self.busy:
                 self.dropped += 1
                 return False
             self._idle.clear()
-        self._worker.submit(self._run, job)
+        self._last = self._worker.submit(self._run, job, then)
         return True
 
-    def _run(self, job):
+    def _run(self, job, then):
         try:
-            job()
+            result = job()
         except Exception as error:  # a job reports its own errors; this only keeps the worker alive
             _log.warning("live frame job failed", exc_info=error)
+            return
         finally:
             self._idle.set()
+        if then is not None:
+            then(result)
 
     def wait(self, timeout: float | None = 30.0) -> bool:
-        """Wait until no job runs; False on timeout."""
-        return self._idle.wait(timeout)
+        """Wait until the last job and its ``then`` are done; False on timeout."""
+        if self._last is not None:
+            futures.wait([self._last], timeout)
+        return self._last is None or self._last.done()
 
 
 class LiveRecorder:
@@ -260,7 +272,7 @@ class LiveSession:
         Returns False when the frame was dropped (another one is being animated).
         """
         self.counts["received"] += 1
-        if self.gate.offer(lambda: self.send(*self.process(header, buffers))):
+        if self.gate.offer(lambda: self.process(header, buffers), then=lambda answer: self.send(*answer)):
             return True
         self.counts["dropped"] += 1
         self.send({"type": "dropped", "id": header.get("id"), "t": header.get("t")}, [])

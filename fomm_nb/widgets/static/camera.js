@@ -55,7 +55,7 @@ function render({ model, el }) {
   const grab = document.createElement("canvas");
 
   // Figures for the readout, and for tests and benchmarks (element.fommLive).
-  const stats = { sent: 0, shown: 0, dropped: 0, errors: 0, lost: 0, latencies: [], shownAt: [] };
+  const stats = { camera: 0, sent: 0, shown: 0, dropped: 0, errors: 0, lost: 0, latencies: [], work: [], shownAt: [] };
   el.fommLive = stats;
   let stream = null;
   let clipUrl = null;
@@ -159,14 +159,33 @@ function render({ model, el }) {
     }
   }
 
-  function capture() {
+  // A frame is sent as soon as both are true: the camera has a frame not yet sent, and no frame is in
+  // flight. Browsers that report new video frames (requestVideoFrameCallback) wake this up; others poll.
+  const reportsFrames = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
+  let fresh = true;
+  let lastSent = 0;
+
+  function onVideoFrame() {
+    fresh = true;
+    stats.camera += 1; // frames the camera (or clip) gave; those not sent were dropped here
     if (!running) return;
-    requestAnimationFrame(capture);
+    video.requestVideoFrameCallback(onVideoFrame);
+    capture();
+  }
+
+  function tick() {
+    if (!running) return;
+    requestAnimationFrame(tick);
     if (inFlight && performance.now() - inFlight.t > ANSWER_TIMEOUT_MS) {
       stats.lost += 1;
       inFlight = null;
     }
-    if (inFlight || video.readyState < 2 || !video.videoWidth) return;
+    if (!reportsFrames || performance.now() - lastSent > 200) fresh = true; // polling, or a stalled report
+    capture();
+  }
+
+  function capture() {
+    if (inFlight || !fresh || video.readyState < 2 || !video.videoWidth) return;
     const size = model.get("size");
     const side = Math.min(video.videoWidth, video.videoHeight);
     grab.width = grab.height = size;
@@ -174,6 +193,8 @@ function render({ model, el }) {
                                     0, 0, size, size);
     const frame = { id: nextId++, t: performance.now() };
     inFlight = frame;
+    fresh = false;
+    lastSent = frame.t;
     grab.toBlob((blob) => {
       if (!blob) {
         inFlight = null;
@@ -189,6 +210,7 @@ function render({ model, el }) {
   function answered(content, buffers) {
     if (!content || !inFlight || content.id !== inFlight.id) return; // a late answer to a given-up frame
     inFlight = null;
+    capture(); // the next frame goes out now, if the camera has one
     if (content.type === "dropped") {
       stats.dropped += 1;
     } else if (content.type === "error") {
@@ -201,6 +223,7 @@ function render({ model, el }) {
         const now = performance.now();
         stats.shown += 1;
         stats.latencies.push(now - content.t);
+        stats.work.push(content.work_ms);
         stats.shownAt.push([now, now - content.t]);
         if (resultUrl) URL.revokeObjectURL(resultUrl);
         resultUrl = url;
@@ -219,7 +242,8 @@ function render({ model, el }) {
   model.on("change:playing change:restarts", start);
   model.on("change:show_keypoints", () => drawKeypoints(null));
   start();
-  requestAnimationFrame(capture);
+  if (reportsFrames) video.requestVideoFrameCallback(onVideoFrame);
+  requestAnimationFrame(tick);
   const readoutTimer = setInterval(updateReadout, 500);
   return () => {
     running = false;
