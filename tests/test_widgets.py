@@ -434,3 +434,42 @@ def test_slider_labels_are_not_cut_off_and_the_error_map_has_a_scale(sliders):
         assert slider.style.description_width == "initial"
     legend = sliders.panels["error"].children[-1]
     assert "fomm-legend" in legend._dom_classes and ">0<" in legend.value and ">0.5<" in legend.value
+
+
+# ---------------------------------------------------------------- explorer: keyframes
+
+
+def test_keyframes_make_a_track_whose_video_passes_through_the_explorers_predictions(explorer, tmp_path):
+    from fomm_nb.media import read_video
+    from fomm_nb.widgets.common import image_of
+
+    recorder = explorer.keyframes
+    assert recorder.render_button.disabled
+    with pytest.raises(InputError, match="no keyframes"):
+        recorder.render()
+    explorer.move_keypoint(3, (0.3, 0.1))
+    explorer.edit_jacobian(3, rotation=20, scale=1.2)
+    posed = {0: image_of(explorer.intermediates["prediction"])}
+    first = recorder.store()
+    explorer.frame = 2  # snaps to frame 2's detections
+    explorer.move_keypoint(3, (-0.3, 0.2))
+    posed[2] = image_of(explorer.intermediates["prediction"])
+    recorder.store_button.click()
+    assert sorted(recorder.keyframes) == [0, 2] and not recorder.render_button.disabled
+    assert np.allclose(first.value[3], (0.3, 0.1)) and "0, 2" in recorder.summary.value
+
+    track = recorder.track()
+    assert track.value.shape == (NUM_FRAMES, explorer.editor.num_kp, 2)
+    assert np.allclose(track.value[2, 3], (-0.3, 0.2), atol=1e-6)  # through the keyframes exactly
+    assert np.allclose(track.value[1, 3], (0.0, 0.15), atol=1e-6)  # halfway between them (clamped cubic)
+    frames = recorder.render()
+    assert frames.shape == (NUM_FRAMES, *posed[0].shape)
+    for t, prediction in posed.items():  # each keyframe's frame is the prediction the explorer showed
+        assert np.abs(frames[t] - prediction).max() < 1e-5
+    path = recorder.save(tmp_path / "nod.mp4")
+    written, fps = read_video(path)
+    assert written.shape == frames.shape and fps == 25
+    recorder.render_button.click()
+    assert "<video" in recorder.video.value and explorer.messages.outputs == ()
+    recorder.clear_button.click()
+    assert recorder.keyframes == {} and recorder.render_button.disabled

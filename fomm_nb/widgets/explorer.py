@@ -55,6 +55,7 @@ from .common import (
     timed,
 )
 from .explorer_pictures import MOTION_PANELS, ExplorerPictures
+from .keyframes import KeyframeRecorder
 from .keypoint_editor import KeypointEditor
 from .panels import PAGE_STYLE
 from .updates import LatestOnly
@@ -86,7 +87,9 @@ class KeypointExplorer(widgets.VBox):
             (False: every move is drawn before the next is handled).
 
     Traits: ``selected`` (keypoint index, -1 for none) and ``frame``.
-    Attributes after each update: ``kp_norm`` (the keypoints given to the
+    ``keyframes`` (a :class:`~fomm_nb.widgets.keyframes.KeyframeRecorder`)
+    stores the edited keypoints at the current frame and renders a video
+    through them. Attributes after each update: ``kp_norm`` (the keypoints given to the
     generator), ``intermediates`` (its outputs, batch 1) and ``timings``
     (CPU milliseconds of the update by stage: ``keypoints``, ``model``,
     ``pictures``, ``encode``, ``send``, and their ``total``).
@@ -166,13 +169,14 @@ class KeypointExplorer(widgets.VBox):
         self.undo_button.on_click(self.messages.guard(lambda _: self.undo()))
         self.reset_button.on_click(self.messages.guard(lambda _: self.reset()))
         self.status = widgets.HTML()
+        self.keyframes = KeyframeRecorder(self)
         help_text = widgets.HTML(
             "<small>Press near a numbered keypoint and drag it. Wheel: rotate its Jacobian (the ellipse); "
             "Shift + wheel: scale it.</small>")
         self.controls = widgets.VBox([self.frame_slider, self.keypoint_menu, self.rotation_slider, self.scale_slider,
                                       self.shear_slider, self.jacobian_box,
                                       widgets.HBox([self.undo_button, self.reset_button]),
-                                      self.status, help_text, self.messages])
+                                      self.status, help_text, self.keyframes, self.messages])
         small = [self.panels[name] for name in MOTION_PANELS]
         self._top = widgets.HBox([self.panels["keypoints"], self.panels["prediction"], self.controls])
         self._bottom = widgets.HBox([widgets.GridBox(small, layout=widgets.Layout(
