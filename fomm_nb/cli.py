@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 from .arguments import device_option, int_option
 from .config import DEFAULT_BATCH_SIZE
-from .errors import FommError
+from .errors import FommError, InputError
 from .outputs import PICTURE_SUFFIXES, VIDEO_SUFFIXES, Output, check_outputs
 from .tracks import command as tracks_command
 
@@ -83,6 +83,8 @@ def _run_animate(args):
     from .pipeline import animate_files
 
     if tracks_command.uses_track(args):
+        if args.paste_back and (args.motion or args.smooth != "none"):
+            raise InputError("--paste-back works with --driving alone, not with --motion or --smooth yet")
         return tracks_command.run_animate(args)
     check_outputs(
         [Output("--out", args.out, VIDEO_SUFFIXES), Output("--side-by-side", args.side_by_side, VIDEO_SUFFIXES),
