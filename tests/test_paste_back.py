@@ -179,3 +179,11 @@ def test_cli_paste_back_on_a_real_photo(real_media, tmp_path, capsys):
     assert error <= 1.5 * reference + 0.002
     inside = np.abs(frames[:, box.top:box.bottom, box.left:box.right] - photo[box.top:box.bottom, box.left:box.right])
     assert inside.mean() > 2 * error  # the face did move
+
+
+def test_cli_paste_back_refuses_a_motion_track(real_media, tmp_path, capsys):
+    photo_path, talk = real_media
+    status = main(["animate", "--source", str(photo_path), "--driving", str(talk), "--smooth", "one-euro",
+                   "--paste-back", "--out", str(tmp_path / "out.mp4")])
+    assert status == 2 and "--paste-back works with --driving alone" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
