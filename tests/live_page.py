@@ -8,6 +8,7 @@ dropped; the latency of each shown frame in ms), which :func:`live_stats` reads.
 """
 
 import os
+import secrets
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -43,33 +44,39 @@ def write_y4m(path: Path, frames: np.ndarray, fps: float) -> Path:
 
 
 @contextmanager
-def voila(notebook: Path, folder: Path):
-    """Voila serving ``notebook`` at the root of a free port on 127.0.0.1; yields the URL; stopped by its PID."""
+def voila(notebook: Path, folder: Path, ip: str = "127.0.0.1"):
+    """Voila serving ``notebook`` at the root of a free port on ``ip``; yields the URL on 127.0.0.1; stopped by its PID.
+
+    Off loopback the page asks for a token (in the URL yielded), as ``fomm-nb serve`` does.
+    """
     port = _free_port()
+    token = None if ip == "127.0.0.1" else secrets.token_urlsafe(16)
     env = {**os.environ, "JUPYTER_PATH": jupyter_path_with(write_kernelspec(folder / "jupyter")),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     log = folder / "voila.log"
-    command = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-               "--VoilaExecutor.iopub_timeout=300"]
+    command = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", f"--Voila.ip={ip}",
+               "--VoilaExecutor.iopub_timeout=300", f"--token={token or ''}"]
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=notebook.parent, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_for_http(url, process, log, START_TIMEOUT)
-        yield url
+        _wait_for_http(f"http://127.0.0.1:{port}/", process, log, START_TIMEOUT)
+        yield f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
     finally:
         _stop(process)
 
 
 @contextmanager
-def chromium(folder: Path, clip: Path, messages: list):
-    """A Chromium page with the fake camera playing ``clip``; console messages go to ``messages``."""
+def chromium(folder: Path, clip: Path, messages: list, grant: bool = True):
+    """A Chromium page with the fake camera playing ``clip``; console messages go to ``messages``.
+
+    ``grant=False``: the page asks for the camera and nobody answers the prompt (headless): permission refused.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
             str(folder), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_FLAGS + fake_camera_flags(clip), viewport={"width": 1200, "height": 1000})
+            args=CHROMIUM_FLAGS + fake_camera_flags(clip)[0 if grant else 1:], viewport={"width": 1200, "height": 1000})
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
             page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))

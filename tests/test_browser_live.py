@@ -18,7 +18,8 @@ import time
 import numpy as np
 import pytest
 
-from live_page import LIVE_PAGE, READOUT_PATTERN, chromium, grab_frames, live_stats, open_live_page, voila, write_y4m
+from live_page import (CAMERA, LIVE_PAGE, READOUT_PATTERN, chromium, grab_frames, live_stats, open_live_page, voila,
+                       write_y4m)
 from test_browser import ARTIFACTS, _console_errors, _requirements
 
 CLIP_SEED, CLIP_FRAMES, CLIP_SIZE, CLIP_FPS = 21, 150, 256, 25  # 6 s of a face moving, looped by the fake camera
@@ -115,3 +116,44 @@ def test_the_animated_picture_follows_the_fake_camera(clip, read_landmarks_of, t
     assert (change > 0.005).mean() > 0.5, f"the animated picture did not change over time: {change.round(4)}"
     assert min(follow) > FOLLOW, f"the animated face does not follow the clip: r = {follow}"
     assert src.startswith("blob:"), "the fallback clip is not playing"
+
+
+def _own_address():
+    """An address of this machine that is not loopback (a page there is not a secure context), or None."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def _message_after_start(page, url):
+    page.goto(url, timeout=120_000)
+    page.wait_for_function(f"() => {{ const m = document.querySelector('{CAMERA} .fomm-live-message');"
+                           " return m && m.textContent.length > 0 && !m.textContent.startsWith('Asking'); }",
+                           timeout=120_000)
+    return page.locator(f"{CAMERA} .fomm-live-message").inner_text()
+
+
+def test_refused_camera_and_insecure_page_are_said_and_the_clip_still_plays(clip, tmp_path):
+    _requirements()
+    camera_clip = write_y4m(tmp_path / "clip.y4m", clip.frames[:10], CLIP_FPS)
+    address = _own_address()
+    messages = []
+    with voila(LIVE_PAGE, tmp_path, ip="0.0.0.0") as url, \
+            chromium(tmp_path / "profile", camera_clip, messages, grant=False) as page:
+        refused = _message_after_start(page, url)
+        page.locator(".fomm-live button", has_text="no camera? play a clip").click()
+        page.wait_for_function(f"() => document.querySelector('{CAMERA}').fommLive.shown > 5", timeout=60_000)
+        after_clip = live_stats(page)["message"]
+        insecure = _message_after_start(page, url.replace("127.0.0.1", address)) if address else None
+    print(f"\nrefused: {refused!r}\ninsecure ({address}): {insecure!r}")
+    assert refused.startswith("Camera permission was refused.") and "\n" not in refused
+    assert after_clip == "", f"the clip plays, yet the page still says {after_clip!r}"
+    if address is None:
+        pytest.skip("this machine has no address but loopback: the insecure page cannot be opened")
+    assert insecure.startswith("The camera needs a secure page") and f"http://{address}" in insecure
