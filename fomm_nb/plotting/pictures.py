@@ -212,7 +212,7 @@ def render_keypoints_image(
         selected: index of a keypoint to ring in white, or None.
         colours: ``(K, 3)`` in [0, 1]; default :func:`keypoint_colours`.
         size: resize the image to ``size`` (int or ``(H, W)``) first, e.g. to draw finely on a 64x64 frame.
-        labels: write each keypoint's number ``k`` beside it, in its colour (see :func:`label_box`).
+        labels: write each keypoint's number ``k`` beside it, white on a dark edge of its colour (see :func:`label_box`).
 
     Example:
         >>> picture = render_keypoints_image(np.zeros((32, 32, 3)), np.array([[1.0, -1.0]]))
@@ -253,11 +253,12 @@ def _label_size(width, height):
 
 @functools.lru_cache(maxsize=256)
 def _label_sprite(text, colour, size):
-    """``text`` in ``colour`` with a black outline, as an RGBA image drawn once (pasting it is ~10x cheaper)."""
+    """``text`` in white outlined in a dark shade of ``colour``, as an RGBA image drawn once (pasting it is ~10x cheaper)."""
     font = ImageFont.load_default(size=size)
     left, top, right, bottom = font.getbbox(text, stroke_width=1)
     sprite = Image.new("RGBA", (right + 1, bottom + 1), (0, 0, 0, 0))
-    ImageDraw.Draw(sprite).text((0, 0), text, fill=(*colour, 255), font=font, stroke_width=1, stroke_fill=(0, 0, 0, 255))
+    ImageDraw.Draw(sprite).text((0, 0), text, fill=(255, 255, 255, 255), font=font, stroke_width=1,
+                                stroke_fill=(*(c // 3 for c in colour), 255))  # white on a dark edge of its colour
     return sprite
 
 

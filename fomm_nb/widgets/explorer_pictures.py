@@ -62,7 +62,7 @@ class ExplorerPictures:
             "keypoints": LivePanel("driving keypoints", self.display_size, css_class="fomm-explorer-main"),
             "source": LivePanel("source", size),
             "heatmaps": LivePanel("gaussians D − S", size, smooth=False, legend=colour_bar(
-                "RdBu_r", "−1: source S", "+1: driving D", f"{backdrop}; none where D = S")),
+                "RdBu_r", "−1", "+1", f"blue: source S, red: driving D; {backdrop} where D = S")),
             "masks": LivePanel("masks", size, smooth=False, legend=swatches(
                 [BACKGROUND_COLOUR, *colours], ["bg", *labels], "which motion each pixel follows")),
             "flow": LivePanel("dense motion", size, legend=wheel_legend(
