@@ -138,6 +138,20 @@ def test_an_upload_that_is_not_a_picture_is_refused(make_app, tmp_path):
     assert_ready(app)
 
 
+def test_a_bad_upload_keeps_an_earlier_upload_of_the_same_name(make_app, tmp_path):
+    app = make_app()
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir(), bad.mkdir()
+    write_image(good / "me.png", np.full((32, 32, 3), 0.5, np.float32))
+    (bad / "me.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    upload(app.source_upload, good / "me.png")
+    kept = app.source_menu.value
+    upload(app.source_upload, bad / "me.png")
+    assert message(app).startswith("me.png: cannot be used as the picture (")
+    assert app.source_menu.value == kept and kept.read_bytes() == (good / "me.png").read_bytes()
+    assert sorted(path.name for path in kept.parent.iterdir()) == ["me.png"]
+
+
 def test_a_video_with_no_frames_is_refused(make_app, tmp_path):
     from imageio_ffmpeg import get_ffmpeg_exe
 

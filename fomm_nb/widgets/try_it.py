@@ -176,26 +176,30 @@ class TryItApp(widgets.VBox):
         name = re.sub(r"[^\w.-]", "_", Path(item["name"]).name) or "upload"
         path = self.work_dir / "uploads" / name
         path.parent.mkdir(exist_ok=True)
-        path.write_bytes(bytes(item["content"]))
+        checking = path.with_name(f".checking-{name}")  # an earlier upload of the same name stays until this one reads
+        checking.write_bytes(bytes(item["content"]))
         kind = "picture" if menu is self.source_menu else "video"
         try:
-            read_image(path) if kind == "picture" else first_frame(path, item["name"])
-        except FommError as error:
-            path.unlink(missing_ok=True)
+            read_image(checking) if kind == "picture" else first_frame(checking, item["name"])
+        except Exception as error:  # the file is refused: the menu keeps its choice, an earlier upload its file
+            checking.unlink()
+            if not isinstance(error, FommError):
+                raise
             raise type(error)(f"{item['name']}: cannot be used as the {kind} "
-                              f"({self._plain(str(error), {path: item['name']})})") from None
+                              f"({self._plain(str(error), {checking: item['name']})})") from None
+        checking.replace(path)
         label = f"uploaded: {item['name']}"
         menu.options = [option for option in menu.options if option[0] != label] + [(label, path)]
         menu.value = path
 
     def _source_changed(self):
         self.source_preview.value = encode_image(read_image(self._path(self.source_menu.value)), PREVIEW_SIZE)
-        self._ready()
+        self._refresh()
 
     def _preview_driving(self):
         path = self._path(self.driving_menu.value)
         self.driving_preview.value = encode_image(first_frame(path, self.driving_menu.label), PREVIEW_SIZE)
-        self._ready()
+        self._refresh()
 
     def _offer_photo_model(self):
         """One line when a photo meets the cartoon model, with a button that picks :data:`PHOTO_MODEL`."""
@@ -248,6 +252,11 @@ class TryItApp(widgets.VBox):
         self._offer_photo_model()
         name = self.model_menu.value
         self._set_state("ready", f"ready{done}. Model <b>{name}</b>{self._estimate()}.")
+
+    def _refresh(self):
+        """The ready line again for the new choices (not while a model loads or Generate runs)."""
+        if self.state == "ready":
+            self._ready()
 
     def _busy(self, busy):
         for control in (self.generate_button, self.model_menu, self.source_upload, self.driving_upload):
