@@ -157,3 +157,24 @@ def test_refused_camera_and_insecure_page_are_said_and_the_clip_still_plays(clip
     if address is None:
         pytest.skip("this machine has no address but loopback: the insecure page cannot be opened")
     assert insecure.startswith("The camera needs a secure page") and f"http://{address}" in insecure
+
+
+def test_fomm_nb_serve_serves_the_live_app(clip, tmp_path):
+    """``fomm-nb serve --app live``: its page template and preheated kernel, and the camera frames flow."""
+    from fomm_nb.serve import make_plan
+    from fomm_nb.serve.plan import apps_folder
+    from fomm_nb.serve.server import VoilaServer
+    from test_browser import START_TIMEOUT, _free_port
+
+    _requirements()
+    camera_clip = write_y4m(tmp_path / "clip.y4m", clip.frames[:50], CLIP_FPS)
+    plan = make_plan("live", 1, "127.0.0.1", _free_port(), None, apps_folder())
+    messages = []
+    with VoilaServer(plan, echo=None) as server:
+        server.wait_until_ready(START_TIMEOUT)
+        with chromium(tmp_path / "profile", camera_clip, messages) as page:
+            open_live_page(page, plan.address, shown=10)
+            stats = live_stats(page)
+    print(f"\nfomm-nb serve --app live: {stats['shown']} frames shown, readout {stats['readout']!r}")
+    assert re.match(READOUT_PATTERN, stats["readout"]), stats["readout"]
+    assert not stats["message"] and stats["errors"] == 0, stats["message"]
