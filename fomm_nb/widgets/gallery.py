@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import ipywidgets as widgets
+import numpy as np
 from ipyevents import Event
 
 from ..media import open_video, read_image, write_image, write_video
@@ -100,7 +101,7 @@ def as_path(choice: Choice, folder: Path) -> Path:
     return choice if isinstance(choice, Path) else choice(folder)
 
 
-def first_frame(path: Path, label: str):
+def first_frame(path: Path, label: str) -> np.ndarray:
     """The first frame ``(H, W, 3)`` of the video (or picture) at ``path``; a MediaError names ``label`` when it has none."""
     from ..errors import MediaError
 

@@ -30,6 +30,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
@@ -41,6 +42,9 @@ from .common import MessageArea, encode_image, run_inside
 from .gallery import Thumbnails, as_path, driving_gallery, first_frame, is_cartoon, source_gallery
 from .generate_queue import GenerateQueue
 from .result_view import ResultView
+
+if TYPE_CHECKING:
+    from ..model import FirstOrderModel
 
 __all__ = ["TryItApp", "SECONDS_PER_PIXEL", "source_gallery", "driving_gallery"]
 
@@ -92,7 +96,7 @@ class TryItApp(widgets.VBox):
     ``state`` is ``"ready"`` between runs.
     """
 
-    def __init__(self, get_model=None, models=None, work_dir=None, queue=None):
+    def __init__(self, get_model=None, models=None, work_dir=None, queue=None) -> None:
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="fomm-nb-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._get_model = get_model or _default_get_model
@@ -214,7 +218,7 @@ class TryItApp(widgets.VBox):
             self.hint.value = ""
             self.use_photo_model.layout.display = "none"
 
-    def model(self):
+    def model(self) -> "FirstOrderModel":
         """The chosen model, loaded (and downloaded) once; a failure is raised, never swallowed by the log."""
         name = self.model_menu.value
         if name not in self._models:
@@ -277,7 +281,7 @@ class TryItApp(widgets.VBox):
         self.progress.value = min(done, self.progress.max)
         self._set_state("running", f"animating… frame {done} of {total}")
 
-    def generate(self):
+    def generate(self) -> None:
         """Animate the chosen picture by the chosen video; errors appear in the app, and it returns to ready."""
         self.view.hide()
         self._attempt(self._generate)
