@@ -24,9 +24,9 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``fomm-nb train-landmarks``."""
     parser.add_argument("--out", required=True, help="the detector checkpoint to write (.pth.tar)")
-    parser.add_argument("--steps", type=int_option(1), default=3500, help="training steps (default %(default)s)")
+    parser.add_argument("--steps", type=int_option(1), default=1500, help="training steps (default %(default)s)")
     parser.add_argument("--batch-size", type=int_option(1), default=32, help="frames per step (default %(default)s)")
-    parser.add_argument("--frames", type=int_option(1), default=16_000, help="training frames rendered (default %(default)s)")
+    parser.add_argument("--frames", type=int_option(1), default=12_000, help="training frames rendered (default %(default)s)")
     parser.add_argument("--width", type=int_option(1, 256), default=16, help="channels of the first block (default %(default)s)")
     parser.add_argument("--lr", type=float_option(0.0), default=2e-3, help="Adam's learning rate (default %(default)s)")
     parser.add_argument("--seed", type=int_option(0, 2**32 - 1), default=0, help="weights, frames and batches (default %(default)s)")
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    check_outputs([Output("--out", args.out, (".pth.tar", ".pt", ".pth"))])
+    check_outputs([Output("--out", args.out, (".tar", ".pt", ".pth"))])  # .pth.tar ends in .tar
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()

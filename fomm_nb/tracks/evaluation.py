@@ -4,7 +4,8 @@ For each video, on clean driving frames and on frames degraded as a webcam
 degrades them (:func:`degrade_like_webcam`), the driving track is extracted,
 smoothed by each filter (or not), and replayed on the video's first frame
 (absolute motion, as ``fomm-nb evaluate`` reconstructs). Landmarks are read
-off the animated frames by the evaluation's regressor; the measures are
+off the animated frames by the independent landmark detector that
+``fomm-nb evaluate`` reads AKD with (:mod:`fomm_nb.landmarks`); the measures are
 
 * **jitter** of those landmarks (:func:`~fomm_nb.tracks.measures.jitter`,
   pixels per frame^2) beside the jitter of the true landmarks;
@@ -76,7 +77,7 @@ def degrade_like_webcam(frames: np.ndarray, rng: np.random.Generator, noise: flo
     return out
 
 
-def _measure(engine, regressor, video, frames, smoothing) -> dict:
+def _measure(engine, detector, video, frames, smoothing) -> dict:
     """The measures of one video animated by the (smoothed) track of ``frames``."""
     from ..motion import MotionOptions
 
@@ -84,7 +85,9 @@ def _measure(engine, regressor, video, frames, smoothing) -> dict:
     engine.options = MotionOptions(relative=False)
     engine.set_source(video.frames[0])
     animated = np.stack(list(engine.stream_track(track)))
-    landmarks = regressor.predict(engine, animated)
+    from ..landmarks import read_landmarks
+
+    landmarks = read_landmarks(detector, animated)
     return {"jitter": float(jitter(landmarks).mean()), "jitter_true": float(jitter(video.landmarks).mean()),
             "l1": float(np.abs(animated - video.frames).mean()),
             "akd": float(np.linalg.norm(landmarks - video.landmarks, axis=-1).mean()),
@@ -92,31 +95,32 @@ def _measure(engine, regressor, video, frames, smoothing) -> dict:
 
 
 def evaluate_smoothing(model, filters: dict | None = None, num_videos: int = 50, num_frames: int = 32,
-                       batch_size: int = DEFAULT_BATCH_SIZE, regressor=None, progress: bool = False) -> dict:
+                       batch_size: int = DEFAULT_BATCH_SIZE, detector=None, progress: bool = False) -> dict:
     """The measures of each filter (``{name: filter or None}``, default :data:`DEFAULT_FILTERS`) on each condition.
+
+    Landmarks are read by ``detector`` (default: the shipped independent one).
 
     Returns ``{"num_videos", "num_frames", "filters": {name: repr}, "rows": {condition: {name: {measure: mean}}}}``.
     """
+    from tqdm.auto import tqdm
+
     from ..animate import AnimationEngine
-    from ..evaluate import LandmarkRegressor
+    from ..landmarks import load_landmark_detector
 
     filters = DEFAULT_FILTERS if filters is None else filters
     engine = AnimationEngine(model, batch_size=batch_size)
-    regressor = regressor or LandmarkRegressor.fit(engine)
+    detector = detector or load_landmark_detector()
     sums = {condition: {name: {} for name in filters} for condition in CONDITIONS}
-    indices = range(num_videos)
-    if progress:
-        from tqdm.auto import tqdm
-
-        indices = tqdm(indices, unit="video", desc="smoothing")
-    for index in indices:
-        video = make_video(split_seed("test", index), num_frames, model.image_size)
-        degraded = degrade_like_webcam(video.frames, np.random.default_rng(index))
-        for condition, frames in zip(CONDITIONS, (video.frames, degraded)):
-            for name, smoothing in filters.items():
-                for measure, value in _measure(engine, regressor, video, frames, smoothing).items():
-                    row = sums[condition][name]
-                    row[measure] = row.get(measure, 0.0) + value / num_videos
+    with tqdm(total=num_videos, unit="video", desc="smoothing", disable=not progress) as bar:  # closed on errors too
+        for index in range(num_videos):
+            video = make_video(split_seed("test", index), num_frames, model.image_size)
+            degraded = degrade_like_webcam(video.frames, np.random.default_rng(index))
+            for condition, frames in zip(CONDITIONS, (video.frames, degraded)):
+                for name, smoothing in filters.items():
+                    for measure, value in _measure(engine, detector, video, frames, smoothing).items():
+                        row = sums[condition][name]
+                        row[measure] = row.get(measure, 0.0) + value / num_videos
+            bar.update()
     return {"num_videos": num_videos, "num_frames": num_frames,
             "filters": {name: repr(smoothing) for name, smoothing in filters.items()}, "rows": sums}
 

@@ -1,0 +1,98 @@
+"""The independent landmark detector: shapes, the shipped checkpoint, its held-out error clean and degraded."""
+
+import numpy as np
+import pytest
+import torch
+
+from fomm_nb.data.procedural import make_video, split_seed
+from fomm_nb.errors import CheckpointError
+from fomm_nb.landmarks import (
+    DETECTOR_PATH,
+    LandmarkDetector,
+    degrade,
+    held_out_errors,
+    load_landmark_detector,
+    read_landmarks,
+    training_frames,
+)
+
+#: Stated bounds (pixels at 64x64) on 10 held-out videos x 32 frames; the card gives the measured figures.
+CLEAN_BOUND, DEGRADED_BOUND = 0.5, 0.7
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return load_landmark_detector()
+
+
+def test_shapes():
+    detector = LandmarkDetector(num_landmarks=7, width=4).eval()
+    assert detector(torch.rand(5, 3, 64, 64)).shape == (5, 7, 2)
+    assert read_landmarks(detector, np.random.default_rng(0).random((3, 64, 64, 3))).shape == (3, 7, 2)
+    assert read_landmarks(detector, np.zeros((70, 48, 48, 3)), batch_size=32).shape == (70, 7, 2)  # several batches
+
+
+def test_a_heatmap_on_one_pixel_gives_that_pixel():
+    """The soft-argmax returns pixel coordinates: all of the head's mass on (x=20, y=10) of the half-size map."""
+    detector = LandmarkDetector(num_landmarks=1, width=4).eval()
+    with torch.no_grad():
+        detector.head.weight.zero_()
+        detector.head.bias.fill_(0.0)
+    logits = torch.full((1, 1, 32, 32), -1e4)
+    logits[0, 0, 10, 20] = 0.0
+    detector.head.forward = lambda features: logits  # the head's output, fixed
+    found = detector(torch.zeros(1, 3, 64, 64))[0, 0]
+    assert found.tolist() == pytest.approx([20 / 31 * 63, 10 / 31 * 63], abs=1e-4)
+
+
+def test_the_shipped_checkpoint_loads_with_weights_only_and_is_small():
+    state = torch.load(DETECTOR_PATH, map_location="cpu", weights_only=True)
+    assert set(state) == {"state_dict", "settings", "card"}
+    assert DETECTOR_PATH.stat().st_size < 1_000_000
+    assert state["card"]["command"].startswith("fomm-nb train-landmarks")
+
+
+def test_held_out_error_clean_and_degraded_below_the_stated_bounds(detector):
+    errors = held_out_errors(detector, num_videos=10,
+                             conditions={"clean": (0.0, 0.0), "blur 1 px + noise 0.03": (1.0, 0.03)})
+    assert errors["clean"] < CLEAN_BOUND
+    assert errors["blur 1 px + noise 0.03"] < DEGRADED_BOUND
+
+
+def test_the_card_reports_the_clean_error_a_recomputation_gives(detector):
+    errors = held_out_errors(detector, num_videos=detector.card["held_out_videos"], conditions={"clean": (0.0, 0.0)})
+    assert errors["clean"] == pytest.approx(detector.card["held_out_error_px/clean"], rel=1e-4)
+
+
+def test_another_size_is_read_in_that_size(detector):
+    """A 128x128 render is resized for the detector and the landmarks scaled back: the error doubles, no more."""
+    video = make_video(split_seed("test", 3), num_frames=4, size=128)
+    error = np.linalg.norm(read_landmarks(detector, video.frames) - video.landmarks, axis=-1).mean()
+    assert error < 2 * DEGRADED_BOUND
+
+
+def test_training_frames_come_with_their_landmarks():
+    frames, points = training_frames(6, size=32, per_video=4)  # one video and a half
+    assert frames.shape == (6, 32, 32, 3) and frames.dtype == np.uint8 and points.shape == (6, 13, 2)
+    assert np.isfinite(points).all()
+
+
+def test_degrade_blurs_without_moving_and_adds_noise_of_the_stated_size():
+    image = torch.zeros(1, 3, 21, 21)
+    image[..., 10, 13] = 1.0
+    blurred = degrade(image, torch.tensor([1.5]), torch.tensor([0.0]))
+    grid = torch.arange(21.0)
+    mass = blurred[0, 0]
+    centre = ((mass.sum(0) * grid).sum() / mass.sum(), (mass.sum(1) * grid).sum() / mass.sum())
+    assert [float(c) for c in centre] == pytest.approx([13.0, 10.0], abs=1e-5)
+    assert float(mass.max()) < 0.1
+    grey = torch.full((1, 3, 64, 64), 0.5)
+    noisy = degrade(grey, torch.tensor([0.0]), torch.tensor([0.03]), torch.Generator().manual_seed(0))
+    assert float((noisy - grey).std()) == pytest.approx(0.03, rel=0.05)
+
+
+def test_a_missing_or_foreign_checkpoint_is_one_line(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        load_landmark_detector(tmp_path / "missing.pth.tar")
+    with pytest.raises(CheckpointError, match="not a landmark detector checkpoint"):
+        load_landmark_detector(DETECTOR_PATH.parent / "fomm-nb-faces.pth.tar")
