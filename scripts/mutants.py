@@ -194,6 +194,30 @@ MUTANTS = [
         "return 1",
         ("tests/test_cli.py",),
     ),
+    Mutant(
+        "paste-back-hard-seam",
+        "paste-back pastes the animated square with a hard edge (no feathered seam)",
+        "fomm_nb/paste_back.py",
+        "    if feather > 0:",
+        "    if False:",
+        ("tests/test_paste_back.py",),
+    ),
+    Mutant(
+        "output-swallows-download-error",
+        "the try-it app loads a model inside 'with output:', which swallows the failure in a kernel",
+        "fomm_nb/widgets/try_it.py",
+        "                self._models[name] = run_inside(self.download_log, self._get_model, name)",
+        "                with self.download_log:\n                    self._models[name] = self._get_model(name)",
+        ("tests/test_try_it.py",),
+    ),
+    Mutant(
+        "generate-queue-last-first",
+        "the Generate queue serves the newest ticket first",
+        "fomm_nb/widgets/generate_queue.py",
+        'sorted(self.folder.glob("*.ticket"))',
+        'sorted(self.folder.glob("*.ticket"), reverse=True)',
+        ("tests/test_try_it.py",),
+    ),
 ]
 
 
