@@ -387,8 +387,9 @@ def test_pictures_go_out_at_the_models_resolution(explorer):
 def test_a_busy_explorer_draws_the_latest_move_and_skips_the_stale_ones(explorer):
     import threading
 
-    gate = threading.Event()
-    explorer.updates.submit(gate.wait)  # the worker is busy, as on a loaded server
+    busy, gate = threading.Event(), threading.Event()
+    explorer.updates.submit(lambda: (busy.set(), gate.wait()))  # the worker is busy, as on a loaded server
+    assert busy.wait(10)
     ran, dropped = explorer.updates.ran, explorer.updates.dropped
     k = 3
     start = display_pixel(explorer, k)

@@ -16,16 +16,18 @@ Example:
 """
 
 import html
+import io
 import time
 from collections.abc import Sequence
 
 import ipywidgets as widgets
 import numpy as np
 from matplotlib import colormaps
+from PIL import Image
 
 from ..media.images import as_bytes
 from ..plotting import as_image
-from .common import ImagePanel, encode_image
+from .common import JPEG_QUALITY, ImagePanel
 
 __all__ = ["LivePanel", "PAGE_STYLE", "colour_bar", "swatches", "wheel_legend", "hex_colour"]
 
@@ -98,15 +100,17 @@ class LivePanel(ImagePanel):
     """An :class:`~fomm_nb.widgets.common.ImagePanel` that sends pictures at their own size, and only new ones.
 
     The picture is shown ``size`` pixels wide (its height follows its
-    shape); ``smooth=False`` keeps enlarged pixels square. ``show`` returns
+    shape); ``smooth=False`` keeps enlarged pixels square; ``quality`` is the
+    JPEG quality (a large picture redrawn at every move can take less). ``show`` returns
     whether it sent a picture; ``encodes`` counts them, and ``seconds``
     adds up the CPU time of encoding (``"encode"``) and of handing the bytes
     to the widget (``"send"``: the message to the browser).
     """
 
     def __init__(self, caption: str, size: int = 128, smooth: bool = True, css_class: str | None = None,
-                 legend: widgets.Widget | None = None) -> None:
+                 legend: widgets.Widget | None = None, quality: int = JPEG_QUALITY) -> None:
         super().__init__(caption, size, smooth, css_class)
+        self.quality = quality
         self.image.height = ""  # the width is set; the picture's own shape decides the height
         if not smooth:
             self.image.add_class(PIXELATED)
@@ -130,7 +134,9 @@ class LivePanel(ImagePanel):
             self.seconds["encode"] += time.thread_time() - began
             return False
         self._last = picture
-        data = encode_image(picture)
+        buffer = io.BytesIO()
+        Image.fromarray(picture).save(buffer, format="jpeg", quality=self.quality)
+        data = buffer.getvalue()
         encoded = time.thread_time()
         self.image.value = data
         self.seconds["encode"] += encoded - began
