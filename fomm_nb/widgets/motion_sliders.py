@@ -97,7 +97,7 @@ class MotionSliders(widgets.VBox):
         self.freeze_buttons = [  # a coloured dot per box: the keypoint's colour in the pictures
             widgets.Checkbox(False, description=f'<span style="color:{hex_colour(colour)}">●</span> freeze {k}',
                              description_allow_html=True, indent=False, tooltip=f"hold keypoint {k} still",
-                             layout=widgets.Layout(width="90px"))
+                             layout=widgets.Layout(width="auto", margin="0 14px 0 0"))
             for k, colour in enumerate(colours)]
         for control in (self.frame_slider, self.blend_slider, self.scale_slider, self.adapt_box,
                         self.keypoints_box, *self.freeze_buttons):
