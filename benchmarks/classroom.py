@@ -68,6 +68,7 @@ class Student:
     warnings: list = field(default_factory=list)
     latencies: list = field(default_factory=list)
     predictions: int = 0
+    pictures: int = 0  # keypoint pictures drawn for our moves (the motion panels come with them)
     moves: int = 0
     kernel_id: str = ""
     error: str = ""
@@ -207,6 +208,7 @@ async def _drag(connection, states, student, until):
             comm_id, now = content["comm_id"], time.monotonic()
             if comm_id == main_id and parent in drag_moves:
                 drawn = parent
+                student.pictures += now < until + 1
             elif comm_id == prediction_id and drawn is not None and now < until + 1:
                 student.latencies.append(now - connection.sent[drawn])
                 student.predictions += 1
@@ -302,23 +304,24 @@ def _start_serve(students, port):
         while time.monotonic() - started < READY_TIMEOUT:
             line = serve.stdout.readline()
             if not line:
-                raise RuntimeError("fomm-nb serve stopped:\n" + "".join(lines))
+                raise RuntimeError("fomm-nb serve stopped:\n" + "".join(lines[-30:]))
             lines.append(line)
             if line.startswith("Ctrl-C"):
                 return serve, time.monotonic() - started, lines
-        raise RuntimeError(f"fomm-nb serve was not ready after {READY_TIMEOUT:.0f} s")
+        raise RuntimeError(f"fomm-nb serve was not ready after {READY_TIMEOUT:.0f} s:\n" + "".join(lines[-30:]))
     except BaseException:
         _stop_serve(serve)
         raise
 
 
 def _stop_serve(serve):
-    """Ctrl-C to ``fomm-nb serve`` (it stops Voila and the kernels); whatever of ours is left is killed by PID."""
+    """SIGTERM to ``fomm-nb serve`` (it stops Voila and the kernels, as Ctrl-C does; a shell's background job
+    ignores SIGINT); whatever of ours is left is killed by PID."""
     try:
         ours = psutil.Process(serve.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         ours = []
-    serve.send_signal(signal.SIGINT)
+    serve.send_signal(signal.SIGTERM)
     try:
         serve.wait(timeout=90)
     except subprocess.TimeoutExpired:
@@ -372,9 +375,11 @@ def report(count, ready_seconds, students, used, seconds, memory, drag_seconds):
           + "".join(f"\n    {s.warnings[0][:200]!r}" for s in students if s.warnings)[:600])
     print(f"  drag -> prediction: p50 {_percentile(latencies, 0.5):.3f} s, p95 {_percentile(latencies, 0.95):.3f} s, "
           f"max {max(latencies, default=math.nan):.3f} s ({len(latencies)} predictions)")
+    pictures = [s.pictures / drag_seconds for s in dragging]
     print(f"  predictions per second per student: median {statistics.median(rates) if rates else 0:.1f}, "
-          f"min {min(rates, default=0):.1f} (moves sent: median "
-          f"{statistics.median([s.moves for s in dragging] or [0]):.0f} per student)")
+          f"min {min(rates, default=0):.1f}; keypoint pictures per second: median "
+          f"{statistics.median(pictures) if pictures else 0:.1f}; moves sent per second: median "
+          f"{statistics.median([s.moves for s in dragging] or [0]) / drag_seconds:.1f}")
     print(f"  CPU while dragging: students' kernels {student_cpu / seconds:.2f} cores in all, "
           f"{student_cpu / seconds / max(len(mine), 1):.2f} per kernel, {1000 * student_cpu / max(updates, 1):.0f} ms "
           f"per prediction; other kernels (the pool's spares) {other_cpu / seconds:.2f} cores; "

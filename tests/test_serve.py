@@ -189,3 +189,28 @@ def test_a_failed_app_shows_its_failure_and_retry_and_a_missing_app_is_noticed(t
     assert "Traceback" not in text
     assert failed_after_retry == 0, "the failure stayed after a successful Retry"
     assert "The app has not appeared" in notice_text and has_retry
+
+
+def test_spare_kernels_start_one_at_a_time_and_waiting_ones_do_not_delay_the_stop(tmp_path):
+    from fomm_nb.serve.plan import REFILL_DELAY, REFILL_SPACING
+
+    folder = _write_pages(tmp_path / "pages", {"explorer.ipynb": "x = 1"})
+    plan = make_plan("explorer", 3, "127.0.0.1", _free_port(), None, folder)
+    server = VoilaServer(plan, echo=None)
+    with server:
+        server.wait_until_ready(START_TIMEOUT)
+        for _ in range(3):  # three students take the pool's three kernels: three spares are due
+            assert _get(plan.address)[0] == 200
+        taken = time.monotonic()
+        while len(server.kernels()) < 4 and time.monotonic() - taken < REFILL_DELAY + START_TIMEOUT:
+            time.sleep(0.2)
+        first_spare = time.monotonic() - taken
+        time.sleep(REFILL_SPACING / 2)
+        counted = len(server.kernels())
+        kernels = server.kernels()
+        stopping = time.monotonic()
+    stopped = time.monotonic() - stopping
+    assert first_spare >= REFILL_DELAY - 1, f"the first spare started {first_spare:.0f} s after the class came"
+    assert counted == 4, f"{counted - 3} spares started within {REFILL_SPACING / 2:.0f} s (one at a time expected)"
+    assert stopped < 20, f"stopping took {stopped:.0f} s with two spares still waiting their turn"
+    assert not [kernel for kernel in kernels if kernel.is_running()], "a kernel outlived the server"

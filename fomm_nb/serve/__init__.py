@@ -49,11 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a page waits for its app before it offers Retry")
 
 
-def _announce(plan: ServePlan, seconds: float) -> None:
+def _announce(plan: ServePlan, seconds: float, died: int = 0) -> None:
     from .capacity import describe
 
     names = [name for name, page in APPS.items() if page in plan.apps]
     print(f"fomm-nb serve: ready in {seconds:.0f} s, {plan.pool_size} kernel(s) ready per app page")
+    if died:
+        print(f"  {died} of them died while starting (see Voila's lines above); the pages open without them")
     for name, page in zip(names, plan.apps):
         print(f"  {name}: {plan.page_address(page)}")
     if plan.token:
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
     server = VoilaServer(plan)
     try:
         server.start()
-        _announce(plan, server.wait_until_ready(READY_TIMEOUT))
+        _announce(plan, server.wait_until_ready(READY_TIMEOUT), server.died)
         status = server.wait()
         raise ServeError(f"Voila stopped by itself with status {status}")
     except KeyboardInterrupt:

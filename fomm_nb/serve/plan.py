@@ -43,6 +43,7 @@ __all__ = [
     "KERNEL_ARGUMENTS",
     "IOPUB_TIMEOUT",
     "REFILL_DELAY",
+    "REFILL_SPACING",
     "PAGE_TIMEOUT",
     "ServePlan",
     "apps_folder",
@@ -64,6 +65,10 @@ IOPUB_TIMEOUT = 300
 # Seconds before Voila starts a spare kernel for each page taken from the pool:
 # long enough that the class's first drags do not compete with the refills.
 REFILL_DELAY = 20.0
+# Seconds between two of those spare kernels' starts (each runs the page: seconds of CPU), so that a
+# class's spares do not all start together on the cores it drags on (fomm_nb.serve.kernels).
+REFILL_SPACING = 20.0
+KERNEL_MANAGER = "fomm_nb.serve.kernels.PacedKernelManager"
 PAGE_TIMEOUT = 60  # seconds a page waits for its app before saying it did not appear
 TEMPLATE = "fomm-app"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
@@ -176,12 +181,21 @@ def voila_command(plan: ServePlan) -> list:
         f"--Voila.ip={plan.host}", f"--Voila.port={plan.port}", "--Voila.port_retries=0",
         *page_settings(plan.page_timeout),
         "--preheat_kernel=True", f"--pool_size={plan.pool_size}", f"--VoilaKernelManager.fill_delay={REFILL_DELAY}",
+        f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
+        f"--PacedKernelManager.free_starts={plan.pool_size * len(plan.apps)}",
+        f"--PacedKernelManager.spacing={REFILL_SPACING}",
     ]
     return command + [f"--token={plan.token or ''}"]
 
 
 def page_settings(page_timeout: int = PAGE_TIMEOUT) -> list:
-    """Voila's options for the app pages: the ``fomm-app`` template and the IOPub timeout.
+    """Voila's options for the app pages: the ``fomm-app`` template, the IOPub timeout, kernels on Unix sockets.
+
+    A kernel on TCP gets ports that were free when they were chosen; with a
+    class's kernels starting together on a busy machine, another process
+    sometimes takes one first and the kernel dies ("Address already in use").
+    Unix sockets in the server's own folder cannot be taken, nor reached by
+    other users of the machine.
 
     ``fomm-nb serve`` passes them to Voila; a JupyterHub user server (see
     ``deploy/jupyterhub/``) passes them to its Voila extension.
@@ -192,7 +206,7 @@ def page_settings(page_timeout: int = PAGE_TIMEOUT) -> list:
     """
     return [f"--VoilaConfiguration.template={TEMPLATE}",
             f"--VoilaConfiguration.resources=fomm_app_timeout={page_timeout}",  # the template reads it as a number
-            f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}"]
+            f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}", "--KernelManager.transport=ipc"]
 
 
 def write_runtime(folder: Path) -> Path:

@@ -35,6 +35,7 @@ STOP_TIMEOUT = 30.0  # seconds Voila gets to shut its kernels down before it is 
 SHOWN = re.compile(r"\[[WEC] |Traceback|\S+Error")  # Voila's warnings and errors, not its info lines
 IDLE_CPU = 0.05  # share of a core under which a kernel counts as idle (its page has run)
 POOL_FILLED = re.compile(r"Kernel pool of (?P<page>\S+) is filled with (?P<count>\d+) kernel")
+KERNEL_DIED = re.compile(r"Kernel died before replying")  # a pool kernel that did not start (Voila goes on)
 
 
 class ServeError(FommError):
@@ -48,6 +49,7 @@ class VoilaServer:
         process: the Voila process (after :meth:`start`).
         log_lines: the last lines Voila logged.
         filled: the pages whose kernel pool is full.
+        died: pool kernels that died while starting (a page given one fails; a reload takes the next).
     """
 
     def __init__(self, plan: ServePlan, echo=sys.stderr):
@@ -56,6 +58,7 @@ class VoilaServer:
         self.process = None
         self.log_lines = []
         self.filled = set()
+        self.died = 0
         self._runtime = None
         self._reader = None
 
@@ -77,6 +80,7 @@ class VoilaServer:
             match = POOL_FILLED.search(line)
             if match:
                 self.filled.add(Path(match["page"]).name)
+            self.died += bool(KERNEL_DIED.search(line))
             if self.echo is not None and SHOWN.search(line):
                 self.echo.write(line)
                 self.echo.flush()
@@ -118,8 +122,9 @@ class VoilaServer:
 
         Voila reports a pool full once its kernels are started; they then run
         the page, which takes seconds of CPU each. Ready means: as many
-        kernels as the pools hold, each idle (under :data:`IDLE_CPU` of CPU
-        over one second).
+        kernels as the pools hold (less those that died while starting: Voila
+        serves without them), each idle (under :data:`IDLE_CPU` of CPU over
+        one second).
         """
         start = time.monotonic()
         self.wait_until_listening(timeout)
@@ -129,7 +134,7 @@ class VoilaServer:
             if time.monotonic() - start > timeout:
                 raise ServeError(f"the kernels were not ready after {timeout:.0f} s")
             kernels = self.kernels()
-            if not set(self.plan.apps) - self.filled and len(kernels) >= expected and _all_idle(kernels):
+            if not set(self.plan.apps) - self.filled and len(kernels) + self.died >= expected and _all_idle(kernels):
                 return time.monotonic() - start
             time.sleep(0.2)
 
