@@ -14,12 +14,12 @@ import torch
 
 from .checkpoints import load_model
 from .config import ModelConfig, load_config
-from .download import fetch_checkpoint, local_checkpoint_path
+from .download import cache_dir, fetch_checkpoint, local_checkpoint_path
 from .errors import ConfigError
 from .model import FirstOrderModel
 from .registry import MODELS, ModelEntry
 
-__all__ = ["get_model", "model_table", "config_of", "model_image_size", "model_label"]
+__all__ = ["get_model", "model_table", "config_of", "model_image_size", "model_label", "manual_download"]
 
 
 def _entry_for_file(path: Path) -> ModelEntry | None:
@@ -102,3 +102,14 @@ def model_label(name: str) -> str:
         local = local_checkpoint_path(name)
         where = f"downloaded ({local.stat().st_size / 1e6:.0f} MB)" if local else "not downloaded: downloads on first use"
     return f"{name} · {size}×{size} · {entry.description} · {where}"
+
+
+def manual_download(name: str) -> str:
+    """What to do by hand when published model ``name`` cannot be downloaded: where from, and where to put it.
+
+    Example:
+        >>> manual_download("vox")  # doctest: +ELLIPSIS
+        'download vox-cpk.pth.tar by hand from https://drive.google.com/file/d/1_v_xW1V52gZCZnXgh1Ap_gwA9YVIzUnS/view and put it in .../checkpoints'
+    """
+    entry = MODELS[name]
+    return f"download {entry.file_name} by hand from {entry.sources[0].page(entry.file_name)} and put it in {cache_dir()}"

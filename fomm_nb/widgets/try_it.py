@@ -154,7 +154,7 @@ class TryItApp(widgets.VBox):
             widgets.HBox([self.motion_toggle, self.adapt_box]),
             widgets.HBox([self.generate_button, self.progress, self.status]),
         ])
-        super().__init__([widgets.HTML(STYLE), choose, self.download_log, self.messages, self.view])
+        super().__init__([widgets.HTML(STYLE), choose, self.messages, self.download_log, self.view])
         self.add_class("fomm-tryit")
         guard(self._source_changed)()
         guard(self._preview_driving)()
@@ -224,11 +224,16 @@ class TryItApp(widgets.VBox):
         name = self.model_menu.value
         if name not in self._models:
             self._set_state("loading", f"loading model {name}…")
+            self.download_log.outputs = ()  # the last attempt's lines
             try:
                 self._models[name] = run_inside(self.download_log, self._get_model, name)
             except DownloadError as error:
-                raise DownloadError(f"model {name}: {error}; or choose the model demo, which works offline") from None
-            self.download_log.clear_output()
+                from ..hub import manual_download
+
+                self.download_log.append_stdout(f"{error}\n")  # every source's reason, under the message
+                raise DownloadError(f"model {name} could not be downloaded: {manual_download(name)}; or choose "
+                                    "the model demo, which works offline") from None
+            self.download_log.outputs = ()
         return self._models[name]
 
     # ------------------------------------------------------------ state
