@@ -6,6 +6,7 @@ keypoint k: then "the mask follows the dragged keypoint" is a property of
 the explorer's plumbing, not of how well a model was trained.
 """
 
+import time
 from datetime import datetime, timezone
 
 import numpy as np
@@ -474,3 +475,20 @@ def test_keyframes_make_a_track_whose_video_passes_through_the_explorers_predict
     assert "<video" in recorder.video.value and explorer.messages.outputs == ()
     recorder.clear_button.click()
     assert recorder.keyframes == {} and recorder.render_button.disabled
+
+
+def test_a_drag_sends_the_status_line_at_most_once_a_second(model, clip):
+    frames, truth = clip
+    explorer = KeypointExplorer(model, truth[0], frames, display_size=128, panel_size=32, sync_prediction=True,
+                                coalesce=False)
+    changes = []
+    explorer.status.observe(lambda change: changes.append(change["new"]), names="value")
+    start = display_pixel(explorer, 0)
+    send(explorer, type="mousedown", dataX=float(start[0]), dataY=float(start[1]))
+    began = time.monotonic()
+    for step in range(12):
+        send(explorer, type="mousemove", dataX=float(start[0]) + step, dataY=float(start[1]))
+    assert len(changes) <= 1 + (time.monotonic() - began) / 1.0  # a message per second at most, not one per move
+    send(explorer, type="mouseup", dataX=float(start[0]), dataY=float(start[1]))
+    explorer.refresh()  # the mouse is up: the status is current again
+    assert changes and explorer.status.value.startswith("prediction ")

@@ -64,6 +64,7 @@ __all__ = ["KeypointExplorer"]
 
 WHEEL_DEGREES = 5.0  # rotation per wheel notch
 WHEEL_SCALE = 1.1  # scale factor per wheel notch (with Shift)
+STATUS_INTERVAL = 1.0  # seconds between two status lines during a drag
 
 
 class KeypointExplorer(widgets.VBox):
@@ -124,6 +125,7 @@ class KeypointExplorer(widgets.VBox):
         self._edit_lock = threading.Lock()  # the editor, between the kernel's thread and the worker
         self._draw_lock = threading.RLock()  # one update draws at a time
         self._grab = None  # (keypoint, offset in display pixels) while dragging
+        self._told_at = 0.0  # when the status line last changed
         self._syncing_sliders = False
         self._build(panel_size)
         super().__init__([widgets.HTML(PAGE_STYLE), self._top, self._bottom])
@@ -228,7 +230,7 @@ class KeypointExplorer(widgets.VBox):
                 with self._stage("model"):
                     out, seconds = timed(self._motion, kp_norm)
                 self._show_motion(out, kp_norm)
-                self.status.value = f"motion {1000 * seconds:.0f} ms; prediction when the mouse rests…"
+                self._tell(f"motion {1000 * seconds:.0f} ms; prediction when the mouse rests…")
                 self.updates.submit(self.messages.guard(functools.partial(self._predict_later, kp_norm)),
                                     delay=self._prediction_wait)
             self._pace(seconds)
@@ -249,7 +251,7 @@ class KeypointExplorer(widgets.VBox):
         """Throttle mouse moves to the time an update takes; slow models update the frame on release."""
         moves = self.mouse_events[1]
         wait = int(np.clip(1500 * seconds, 30, 500))
-        if abs(wait - moves.wait) > 0.25 * moves.wait:
+        if abs(wait - moves.wait) > 0.5 * moves.wait:  # not for every wobble of a loaded machine: a message each
             moves.wait = wait
         # a deferred prediction waits for a pause longer than the gap between two throttled moves
         self._prediction_wait = max(self.prediction_delay, 2 * moves.wait / 1000)
@@ -288,7 +290,14 @@ class KeypointExplorer(widgets.VBox):
         self.intermediates = {**self.intermediates, "prediction": out["prediction"]}
         self.panels["prediction"].show(image_of(out["prediction"]))
         mode = "live" if self.live_prediction else "after a pause"
-        self.status.value = f"prediction {1000 * seconds:.0f} ms ({mode})"
+        self._tell(f"prediction {1000 * seconds:.0f} ms ({mode})")
+
+    def _tell(self, text):
+        """Show ``text`` on the status line; during a drag at most every STATUS_INTERVAL seconds (a message each)."""
+        now = time.monotonic()
+        same_kind = text.split()[:1] == self.status.value.split()[:1]  # "motion ..." or "prediction ..."
+        if self._grab is None or not same_kind or now - self._told_at >= STATUS_INTERVAL:
+            self.status.value, self._told_at = text, now
 
     # ------------------------------------------------------------ edits
 
