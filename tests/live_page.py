@@ -106,7 +106,10 @@ def live_stats(page) -> dict:
 
 
 def grab_frames(page, size: int) -> tuple:
-    """What the page shows now, at ``size`` pixels: the camera's centre square and the animated picture, ``(size, size, 3)`` each."""
+    """What the page shows now, at ``size`` pixels: the camera's centre square and the animated picture, ``(size, size, 3)`` each.
+
+    And the age in ms of the camera frame the animated picture was made from (captured that long ago).
+    """
     pixels = page.evaluate(f"""() => {{
         const el = document.querySelector('{CAMERA}');
         const video = el.querySelector('video'), image = el.querySelector('img');
@@ -117,7 +120,9 @@ def grab_frames(page, size: int) -> tuple:
         context.drawImage(video, (video.videoWidth - side) / 2, (video.videoHeight - side) / 2, side, side,
                           0, 0, {size}, {size});
         context.drawImage(image, {size}, 0, {size}, {size});
-        return Array.from(context.getImageData(0, 0, 2 * {size}, {size}).data);
+        const [shownAt, latency] = el.fommLive.shownAt[el.fommLive.shownAt.length - 1];
+        return [performance.now() - shownAt + latency, Array.from(context.getImageData(0, 0, 2 * {size}, {size}).data)];
     }}""")
+    age, pixels = pixels
     both = np.asarray(pixels, np.float32).reshape(size, 2 * size, 4)[..., :3] / 255
-    return both[:, :size], both[:, size:]
+    return both[:, :size], both[:, size:], age
