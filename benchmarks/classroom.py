@@ -25,6 +25,7 @@ ms per update) and memory.
 
     .venv/bin/python benchmarks/classroom.py --students 1 8 16 24
     .venv/bin/python benchmarks/classroom.py --students 16 --drag-seconds 60
+    .venv/bin/python benchmarks/classroom.py --students 16 --min-wait 0.2   # what if the app paced moves to 5/s
 """
 
 import argparse
@@ -176,7 +177,7 @@ async def _widget_states(connection, student, deadline):
             return content["data"]["states"]
 
 
-async def _drag(connection, states, student, until):
+async def _drag(connection, states, student, until, min_wait=0.0):
     """Drag a keypoint in a circle until ``until``; record the latency of each new prediction.
 
     A prediction answers the move that the keypoint picture sent just before
@@ -189,7 +190,7 @@ async def _drag(connection, states, student, until):
     prediction_id, _ = _find(states, "ImageModel", PREDICTION)
     moves_id, moves = _find(states, "EventModel", predicate=lambda s: "mousemove" in s.get("watched_events", ()))
     presses_id, _ = _find(states, "EventModel", predicate=lambda s: "mousedown" in s.get("watched_events", ()))
-    wait = moves["wait"] / 1000
+    wait = max(min_wait, moves["wait"] / 1000)
     centre = 160.0
     connection.comm(presses_id, {"method": "custom", "content": {"type": "mousedown", "dataX": centre, "dataY": centre}})
     drag_moves, drawn = set(), None  # our moves' ids; the move the last keypoint picture answered
@@ -214,7 +215,7 @@ async def _drag(connection, states, student, until):
                 student.predictions += 1
                 drawn = None
             elif comm_id == moves_id and "wait" in content["data"]["state"]:
-                wait = content["data"]["state"]["wait"] / 1000
+                wait = max(min_wait, content["data"]["state"]["wait"] / 1000)
 
     reader = asyncio.ensure_future(read())
     angle, x, y = 0.0, centre, centre
@@ -230,7 +231,7 @@ async def _drag(connection, states, student, until):
     await reader
 
 
-async def _student(base, student, start_drag, drag_seconds):
+async def _student(base, student, start_drag, drag_seconds, min_wait):
     socket_ = None
     try:
         start = time.monotonic()
@@ -248,7 +249,7 @@ async def _student(base, student, start_drag, drag_seconds):
             return
         student.page_ready = time.monotonic() - start
         await start_drag.wait()
-        await _drag(connection, states, student, time.monotonic() + drag_seconds)
+        await _drag(connection, states, student, time.monotonic() + drag_seconds, min_wait)
     except Exception as error:  # a student who got no app is a result, not a crash
         student.error = f"{type(error).__name__}: {error}"
     finally:
@@ -333,11 +334,11 @@ def _stop_serve(serve):
     serve.stdout.close()
 
 
-async def _class(base, count, drag_seconds, serve):
+async def _class(base, count, drag_seconds, serve, min_wait):
     """Run the class; returns the students, the CPU seconds used while they dragged, that time, and memory."""
     students = [Student() for _ in range(count)]
     start_drag = asyncio.Event()
-    tasks = [asyncio.ensure_future(_student(base, s, start_drag, drag_seconds)) for s in students]
+    tasks = [asyncio.ensure_future(_student(base, s, start_drag, drag_seconds, min_wait)) for s in students]
     deadline = time.monotonic() + PAGE_TIMEOUT + 10
     while not all(s.page_ready == s.page_ready or s.error for s in students) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
@@ -397,14 +398,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, nargs="+", default=[1, 8, 16, 24], help="class sizes to try")
     parser.add_argument("--drag-seconds", type=float, default=30.0, help="how long every student drags")
+    parser.add_argument("--min-wait", type=float, default=0.0,
+                        help="what-if: seconds between two moves at least, whatever interval the app asks for "
+                             "(0: the app's, as a browser does)")
     args = parser.parse_args()
     print(machine())
+    if args.min_wait:
+        print(f"what-if: moves at least {args.min_wait:.3f} s apart, not the interval the app asks for")
     rows = []
     for count in args.students:
         port = _free_port()
         serve, ready_seconds, _ = _start_serve(count, port)
         try:
-            results = asyncio.run(_class(f"http://127.0.0.1:{port}/", count, args.drag_seconds, serve))
+            results = asyncio.run(_class(f"http://127.0.0.1:{port}/", count, args.drag_seconds, serve, args.min_wait))
         finally:
             _stop_serve(serve)
         rows.append(report(count, ready_seconds, *results, args.drag_seconds))
