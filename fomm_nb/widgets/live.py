@@ -31,8 +31,8 @@ from ..motion import MotionOptions
 from ..registry import MODELS, SAMPLE_DRIVING
 from .camera import CameraWidget
 from .common import MessageArea
+from .gallery import as_path, source_gallery
 from .live_session import LiveSession
-from .try_it import source_gallery
 
 __all__ = ["LiveApp", "SMOOTHING_CHOICES"]
 
@@ -124,9 +124,7 @@ class LiveApp(widgets.VBox):
         return self._models[name]
 
     def _source(self, model) -> np.ndarray:
-        choice = self.source_menu.value
-        path = choice if isinstance(choice, Path) else choice(self.work_dir)
-        return fit_frame(read_image(path), model.image_size)
+        return fit_frame(read_image(as_path(self.source_menu.value)), model.image_size)
 
     def _options(self) -> MotionOptions:
         return MotionOptions(relative=self.motion_toggle.value, movement_scale=self.scale_slider.value)
