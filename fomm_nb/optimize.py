@@ -26,9 +26,21 @@ statistics to train and its state dict is not the published one.
   the 3x3 convolutions with at least ``WINOGRAD_MIN_CHANNELS`` inputs — the
   residual bottleneck holds most of the work: 4x fewer multiplications, at
   the price of a few 1e-6 relative error per layer.
-* **ReLU in place**, and weights stored ``channels_last`` (NHWC), the layout
-  oneDNN's CPU convolutions and cuDNN's tensor-core kernels prefer; feed
-  ``channels_last`` inputs (:func:`to_channels_last`).
+* **ReLU in place**, and the folded weights stored ``channels_last`` (NHWC),
+  the layout oneDNN's CPU convolutions and cuDNN's tensor-core kernels
+  prefer; feed ``channels_last`` inputs (:func:`to_channels_last`).
+* **The generator's high-resolution tail one frame at a time.** Its up
+  blocks and final convolution hold the largest activations (at vox-256,
+  about 40 MB a frame) and gain nothing from a batch: they run frame by frame
+  (:class:`FrameByFrame`), so a batch's peak memory is one frame's there.
+* **Weights shared, not copied, where nothing changes them.** The copy's
+  parameters that no transform touches share their storage with the model
+  (detached, without gradients), and a convolution with more than
+  ``FOLD_MAX_WEIGHTS`` weights keeps its BatchNorm: the hourglasses' deep
+  levels hold most of the weights (at vox-256, 230 MB of 240) on activations
+  of a few pixels, where the BatchNorm's pass costs nothing and a folded
+  copy would double the memory. The copy reads the model's current weights:
+  after training the model in place, make a new one.
 
 Example:
     >>> from fomm_nb.hub import get_model
@@ -48,6 +60,7 @@ from torch import nn
 
 from .model import FirstOrderModel
 from .modules.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
+from .modules.generator import OcclusionAwareGenerator
 from .winograd import WinogradConv2d
 
 __all__ = [
@@ -58,6 +71,7 @@ __all__ = [
     "PooledConvReLU",
     "UpsampledConvReLU",
     "FoldedResBlock2d",
+    "FrameByFrame",
 ]
 
 
@@ -101,6 +115,9 @@ def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
 
 #: 3x3 convolutions with fewer input channels run faster directly (measured on CPU).
 WINOGRAD_MIN_CHANNELS = 128
+
+#: Convolutions with more weights keep their BatchNorm unfolded (and their weights shared with the model).
+FOLD_MAX_WEIGHTS = 2**20
 
 
 def _winograd_eligible(conv):
@@ -221,6 +238,8 @@ class UpsampledConvReLU(nn.Module):
 class FoldedResBlock2d(nn.Module):
     """An eval-mode :class:`~fomm_nb.modules.blocks.ResBlock2d` with ``norm2`` folded into ``conv1``.
 
+    ``norm1`` and ``conv2`` are the block's own modules, shared.
+
     Example:
         >>> block = ResBlock2d(8).eval()
         >>> x = torch.rand(1, 8, 16, 16)
@@ -230,13 +249,37 @@ class FoldedResBlock2d(nn.Module):
 
     def __init__(self, block):
         super().__init__()
-        self.norm1 = copy.deepcopy(block.norm1)
+        self.norm1 = block.norm1  # shared with block, as are conv2's weights
         self.conv1 = fold_batchnorm(block.conv1, block.norm2)
-        self.conv2 = copy.deepcopy(block.conv2)
+        self.conv2 = block.conv2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(F.relu(self.norm1(x)))
         return self.conv2(out.relu_()).add_(x)
+
+
+class FrameByFrame(nn.Module):
+    """``body`` applied to each item of a batch in turn: ``(B, ...)`` -> ``(B, ...)``, one item's activations at a time.
+
+    Example:
+        >>> body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 2, 1))
+        >>> x = torch.rand(3, 3, 8, 8)
+        >>> bool((FrameByFrame(body)(x) - body(x)).abs().max() < 1e-5)
+        True
+    """
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.body(item) for item in x.split(1)])
+
+
+def _tail_frame_by_frame(generator):
+    """Move the generator's up blocks into its final convolution, run :class:`FrameByFrame`: ``decode`` is unchanged."""
+    generator.final = FrameByFrame(nn.Sequential(*generator.up_blocks, generator.final))
+    generator.up_blocks = nn.ModuleList()
 
 
 #: Block types and their inference forms; subclasses before their base class.
@@ -259,7 +302,18 @@ def _replace_children(module, replace):
 
 
 def _fold_block(module):
-    return next((fast(module) for slow, fast in _REPLACEMENTS if isinstance(module, slow)), None)
+    for slow, fast in _REPLACEMENTS:
+        if isinstance(module, slow):
+            conv = module.conv1 if isinstance(module, ResBlock2d) else module.conv
+            return fast(module) if conv.weight.numel() <= FOLD_MAX_WEIGHTS else None
+    return None
+
+
+def _shared_copy(model):
+    """A deep copy of ``model`` whose parameters and buffers share storage with the model's, without gradients."""
+    memo = {id(tensor): nn.Parameter(tensor.detach(), requires_grad=False) for tensor in model.parameters()}
+    memo.update({id(tensor): tensor.detach() for tensor in model.buffers()})
+    return copy.deepcopy(model, memo)
 
 
 def _winograd(module):
@@ -273,9 +327,10 @@ def optimize_for_inference(model: FirstOrderModel, channels_last: bool = True, w
 
     The copy is in eval mode, its parameters do not require gradients, and
     its outputs equal the original's to float rounding (Winograd layers: a
-    few 1e-6 relative). ``model`` itself is left as it is. With
-    ``channels_last``, 4-D weights are stored NHWC; the model accepts either
-    layout, and is fastest with NHWC inputs.
+    few 1e-6 relative). ``model`` itself is left as it is; the weights no
+    transform changes are shared with it. With ``channels_last``, the folded
+    weights are stored NHWC; the model accepts either layout, and is fastest
+    with NHWC inputs.
 
     Example:
         >>> from fomm_nb.modules.blocks import Hourglass
@@ -284,11 +339,17 @@ def optimize_for_inference(model: FirstOrderModel, channels_last: bool = True, w
         >>> bool((optimize_for_inference(net)(to_channels_last(x)) - net(x)).abs().max() < 1e-5)
         True
     """
-    fast = copy.deepcopy(model).eval()
+    fast = _shared_copy(model).eval()
+    shared = {tensor.data_ptr() for tensor in fast.parameters()}
     _replace_children(fast, _fold_block)
     if winograd:
         _replace_children(fast, _winograd)
+    if isinstance(getattr(fast, "generator", None), OcclusionAwareGenerator):
+        _tail_frame_by_frame(fast.generator)
     fast.requires_grad_(False)
-    if channels_last:
-        fast = fast.to(memory_format=torch.channels_last)
+    if channels_last:  # the new weights only: a shared one would be copied
+        for module in fast.modules():
+            for name, weight in module.named_parameters(recurse=False):
+                if weight.dim() == 4 and weight.data_ptr() not in shared:
+                    setattr(module, name, nn.Parameter(to_channels_last(weight), requires_grad=False))
     return fast

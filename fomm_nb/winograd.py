@@ -66,8 +66,11 @@ class WinogradConv2d(nn.Module):
     ``(B, C_in, H, W)`` -> ``(B, C_out, H', W')`` like the convolution it
     replaces; the output is stored channels_last. Images of fewer than
     ``min_tiles`` output tiles go to the direct convolution, which is faster
-    there (the matrix products get too small); the kernel's transform
-    ``G g G^T`` is made for the first image large enough to need it.
+    there (the matrix products get too small). The kernel's transform
+    ``G g G^T`` (``a^2 / r^2`` times the kernel's size: 4x for ``F(4x4, 3x3)``)
+    is made again by every call and freed after it: it costs about a
+    thousandth of the call's multiply-adds, and keeping it would cost its
+    memory for as long as the model lives.
 
     Example:
         >>> conv = nn.Conv2d(8, 4, 2, padding=1)
@@ -93,7 +96,6 @@ class WinogradConv2d(nn.Module):
         self.register_buffer("kernel_transform", g.to(dtype=dtype, device=device))  # (a, r)
         self.register_buffer("input_transform", torch.kron(b_t, b_t).to(dtype=dtype, device=device))  # (a^2, a^2)
         self.register_buffer("output_transform", torch.kron(a_t, a_t).to(dtype=dtype, device=device))  # (m^2, a^2)
-        self.register_buffer("weight", None)  # the transformed kernel, made for the first large enough image
 
     def _transformed_kernel(self):
         """``G g G^T`` for every channel pair: ``(a^2, C_in, C_out)``."""
@@ -101,21 +103,35 @@ class WinogradConv2d(nn.Module):
         transformed = g @ self.conv.weight.detach() @ g.T  # (C_out, C_in, a, a)
         return transformed.permute(2, 3, 1, 0).reshape(self.alpha * self.alpha, self.conv.in_channels, -1).contiguous()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, _, height, width = x.shape
+    def _grid(self, height, width):
+        """``(output height, output width, tile rows, tile columns)`` for an ``height x width`` input."""
         out_height = height + 2 * self.padding - self.kernel_size + 1
         out_width = width + 2 * self.padding - self.kernel_size + 1
-        rows, columns = -(-out_height // self.tile), -(-out_width // self.tile)
-        if rows * columns < self.min_tiles:
+        return out_height, out_width, -(-out_height // self.tile), -(-out_width // self.tile)
+
+    def uses_winograd(self, height: int, width: int) -> bool:
+        """Whether an ``height x width`` input goes through the Winograd path (else: the direct convolution).
+
+        Example:
+            >>> layer = WinogradConv2d(nn.Conv2d(8, 8, 3, padding=1))  # min_tiles=16: 4 x 4 tiles of 4 x 4
+            >>> layer.uses_winograd(12, 12), layer.uses_winograd(16, 16)
+            (False, True)
+        """
+        _, _, rows, columns = self._grid(height, width)
+        return rows * columns >= self.min_tiles
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = x.shape
+        if not self.uses_winograd(height, width):
             return self.conv(x)
-        if self.weight is None:
-            self.weight = self._transformed_kernel()
+        out_height, out_width, rows, columns = self._grid(height, width)
+        weight = self._transformed_kernel()
         out = torch.empty((batch, rows * self.tile, columns * self.tile, self.conv.out_channels), dtype=x.dtype, device=x.device)
         for item in range(batch):  # one image at a time: its transformed tiles stay in the cache
-            self._tiles(x[item : item + 1].permute(0, 2, 3, 1), rows, columns, out[item])
+            self._tiles(x[item : item + 1].permute(0, 2, 3, 1), weight, rows, columns, out[item])
         return out[:, :out_height, :out_width].permute(0, 3, 1, 2)
 
-    def _tiles(self, image, rows, columns, out):
+    def _tiles(self, image, weight, rows, columns, out):
         """Convolve one ``(1, H, W, C)`` image into ``out`` ``(rows tile, columns tile, C_out)``."""
         _, height, width, channels = image.shape
         tile, alpha, pad = self.tile, self.alpha, self.padding
@@ -123,7 +139,7 @@ class WinogradConv2d(nn.Module):
         tiles = padded.unfold(1, alpha, tile).unfold(2, alpha, tile)  # (1, rows, columns, C, a, a)
         tiles = tiles.reshape(rows * columns, channels, alpha * alpha)
         transformed = torch.matmul(self.input_transform, tiles.transpose(1, 2))  # (N, a^2, C)
-        products = torch.bmm(transformed.transpose(0, 1), self.weight)  # (a^2, N, C_out)
+        products = torch.bmm(transformed.transpose(0, 1), weight)  # (a^2, N, C_out)
         bias = self.conv.bias.repeat(rows * columns)[None]  # (1, N C_out)
         y = torch.addmm(bias, self.output_transform, products.view(alpha * alpha, -1))  # (m^2, N C_out)
         out.view(rows, tile, columns, tile, -1).copy_(y.view(tile, tile, rows, columns, -1).permute(2, 0, 3, 1, 4))
