@@ -93,15 +93,15 @@ class WinogradConv2d(nn.Module):
         self.tile, self.alpha, self.kernel_size, self.padding = tile, tile + kernel[0] - 1, kernel[0], padding[0]
         self.min_tiles = min_tiles
         self.conv = conv
-        self.register_buffer("kernel_transform", g.to(dtype=dtype, device=device))  # (a, r)
+        self.register_buffer("kernel_transform", torch.kron(g, g).to(dtype=dtype, device=device))  # (a^2, r^2)
         self.register_buffer("input_transform", torch.kron(b_t, b_t).to(dtype=dtype, device=device))  # (a^2, a^2)
         self.register_buffer("output_transform", torch.kron(a_t, a_t).to(dtype=dtype, device=device))  # (m^2, a^2)
 
     def _transformed_kernel(self):
-        """``G g G^T`` for every channel pair: ``(a^2, C_in, C_out)``."""
-        g = self.kernel_transform
-        transformed = g @ self.conv.weight.detach() @ g.T  # (C_out, C_in, a, a)
-        return transformed.permute(2, 3, 1, 0).reshape(self.alpha * self.alpha, self.conv.in_channels, -1).contiguous()
+        """``G g G^T`` for every channel pair, as one matrix product: ``(a^2, C_in, C_out)``."""
+        weight = self.conv.weight.detach()
+        taps = weight.permute(2, 3, 1, 0).reshape(self.kernel_size * self.kernel_size, -1)  # (r^2, C_in C_out)
+        return (self.kernel_transform @ taps).view(self.alpha * self.alpha, weight.shape[1], weight.shape[0])
 
     def _grid(self, height, width):
         """``(output height, output width, tile rows, tile columns)`` for an ``height x width`` input."""
