@@ -16,6 +16,7 @@ Runtime has no such switch: it runs only under the native ISA.
     .venv/bin/python benchmarks/speed.py                    # vox-256 and the bundled model, CPU
     .venv/bin/python benchmarks/speed.py --models vox --isa native,avx2
     .venv/bin/python benchmarks/speed.py --models small --rounds 9
+    .venv/bin/python benchmarks/speed.py --models vox --explain-speed     # autotuned; each layer's path
     .venv/bin/python benchmarks/speed.py --device cuda --precision float16 --batch-size 16   # GPU path
 """
 
@@ -46,6 +47,7 @@ from common import (
     synthetic_clip,
 )
 from fomm_nb.animate import PRECISIONS, AnimationEngine
+from fomm_nb.autotune import autotune, explain
 
 #: The environment of each ``--isa`` choice (``native``: none of these set).
 ISA_ENVIRONMENTS = {
@@ -72,6 +74,8 @@ def memory_child(args):
         else:
             engine = _engine(model, args)
             engine.set_source(source)
+            if args.autotune or args.explain_speed:
+                autotune(engine)
             for _ in engine.stream(frames):
                 pass
     cuda_mb = torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None
@@ -89,6 +93,7 @@ def _memory(args, name, path):
     flags += ["--threads", args.threads] if args.threads else []
     flags += ["--engine-threads", args.engine_threads] if args.engine_threads else []
     flags += ["--workers", args.workers] if args.workers else []
+    flags += ["--autotune"] if args.autotune or args.explain_speed else []
     flags += ["--compile", args.compile] if isinstance(args.compile, str) else ["--compile"] if args.compile else []
     result = in_fresh_process(__file__, "--memory", path, "--frames", args.memory_frames, *flags)
     cuda = f", CUDA peak {result['cuda_mb']:.0f} MB" if result["cuda_mb"] is not None else ""
@@ -121,6 +126,12 @@ def measure(name, args, peak):
     threads = f"{args.engine_threads or torch.get_num_threads()} threads in {engine.workers} workers"
     print(f"\n== {label}: {size}x{size}, {args.device}, {args.precision}, engine batch {batch}, {threads}")
     print(f"engine set-up (inference copy, source encoding): {setup:.2f} s, once per model")
+    if args.autotune or args.explain_speed:
+        start = time.perf_counter()
+        autotune(engine)
+        print(f"autotuned in {time.perf_counter() - start:.2f} s (cached: once per model, shape, torch, CPU and ISA)")
+    if args.explain_speed:
+        print(explain(engine))
 
     reference = ReferenceLoop(model, source, frames)
     expected = np.stack(reference.animate())
@@ -224,6 +235,8 @@ def main():
     parser.add_argument("--compile", nargs="?", const=True, help="torch.compile the generator (optionally: a mode)")
     parser.add_argument("--isa", help="comma-separated: native, avx2 (each run in a child process)")
     parser.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    parser.add_argument("--autotune", action="store_true", help="autotune the engine's layers (fomm_nb.autotune)")
+    parser.add_argument("--explain-speed", action="store_true", help="autotune, and print each layer's path")
     parser.add_argument("--memory-frames", type=int, default=32, help="frames animated for the peak memory")
     parser.add_argument("--memory", choices=["reference", "engine"], help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, default=8, help=argparse.SUPPRESS)

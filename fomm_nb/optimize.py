@@ -203,6 +203,7 @@ class UpsampledConvReLU(nn.Module):
         if self.conv.kernel_size != (3, 3) or self.conv.padding != (1, 1) or self.conv.stride != (1, 1):
             raise ValueError("the phase decomposition needs a 3x3 convolution with padding 1 and stride 1")
         self.register_buffer("weight", None)  # (4 C_out, C_in, 2, 2), phase-major
+        self.path = None  # "upsampled" forces the published path (fomm_nb.autotune); None: by PHASE_MIN_SIZE
         self.register_buffer("bias", None)  # (4 C_out)
 
     def _make_phase_kernel(self):
@@ -219,7 +220,7 @@ class UpsampledConvReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
-        if min(height, width) < PHASE_MIN_SIZE:
+        if min(height, width) < PHASE_MIN_SIZE or self.path == "upsampled":
             return self.conv(F.interpolate(x, scale_factor=2, mode="nearest")).relu_()
         if self.weight is None:
             self._make_phase_kernel()

@@ -92,6 +92,7 @@ class WinogradConv2d(nn.Module):
         dtype, device = conv.weight.dtype, conv.weight.device
         self.tile, self.alpha, self.kernel_size, self.padding = tile, tile + kernel[0] - 1, kernel[0], padding[0]
         self.min_tiles = min_tiles
+        self.path = None  # "winograd" or "direct" forces a path (fomm_nb.autotune); None: by min_tiles
         self.conv = conv
         self.register_buffer("kernel_transform", torch.kron(g, g).to(dtype=dtype, device=device))  # (a^2, r^2)
         self.register_buffer("input_transform", torch.kron(b_t, b_t).to(dtype=dtype, device=device))  # (a^2, a^2)
@@ -112,11 +113,15 @@ class WinogradConv2d(nn.Module):
     def uses_winograd(self, height: int, width: int) -> bool:
         """Whether an ``height x width`` input goes through the Winograd path (else: the direct convolution).
 
+        ``path`` decides when set; else images of at least ``min_tiles`` tiles do.
+
         Example:
             >>> layer = WinogradConv2d(nn.Conv2d(8, 8, 3, padding=1))  # min_tiles=16: 4 x 4 tiles of 4 x 4
             >>> layer.uses_winograd(12, 12), layer.uses_winograd(16, 16)
             (False, True)
         """
+        if self.path is not None:
+            return self.path == "winograd"
         _, _, rows, columns = self._grid(height, width)
         return rows * columns >= self.min_tiles
 
