@@ -74,9 +74,11 @@ def _input_shapes(engine, layers):
         return hook
 
     hooks = [module.register_forward_pre_hook(record(name)) for name, module in layers.items()]
+    initial = engine.kp_driving_initial  # the trial batch must not become the reference of relative motion
     try:
         engine.animate_batch(engine.encoding.image.expand(engine.batch_size, -1, -1, -1))
     finally:
+        engine.kp_driving_initial = initial
         for hook in hooks:
             hook.remove()
     return shapes

@@ -53,10 +53,11 @@ def test_autotuned_engine_paints_the_plain_engines_frames(wide, home):
     source, driving = smooth_frames(64, 5)
     engine = AnimationEngine(wide, batch_size=4)
     plain = frames_with(engine, source, driving)
+    engine.set_source(source)
     choices = autotune.autotune(engine)
     assert set(choices) == set(autotune.tunable_layers(engine.network))
     assert all(choices[name] in autotune.PATHS[type(module)] for name, module in autotune.tunable_layers(engine.network).items())
-    engine.kp_driving_initial = None
+    assert engine.kp_driving_initial is None, "tuning leaves the reference of relative motion unset"
     assert np.abs(np.stack(list(engine.stream(driving))) - plain).max() <= PATH_TOLERANCE
     assert all(line.split()[-1] == choices[line.split()[0]] for line in autotune.explain(engine).splitlines())
 
