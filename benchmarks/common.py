@@ -115,6 +115,23 @@ class ReferenceLoop:
         return [self.frame(index) for index in range(len(self))]
 
 
+def animation_peak_mb(model, path, count, make_engine):
+    """Peak resident MB above the level at entry while ``path`` animates ``count`` synthetic frames.
+
+    ``path`` is ``"reference"`` (the published loop: the whole video and every
+    prediction in memory) or ``"engine"``: ``make_engine(model, source)`` returns
+    an engine with its source set, which streams the frames in and out.
+    """
+    source, frames = synthetic_clip(model.image_size, count)
+    with PeakMemory() as peak:
+        if path == "reference":
+            predictions = ReferenceLoop(model, source, list(frames)).animate()  # noqa: F841 (kept, as published)
+        else:
+            for _ in make_engine(model, source).stream(frames):
+                pass
+    return peak.peak_mb
+
+
 def interleaved_seconds(functions, rounds):
     """Seconds of each call of each function, timed in interleaved rounds: ``{name: [seconds, ...]}``."""
     times = {name: [] for name in functions}

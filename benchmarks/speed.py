@@ -34,8 +34,8 @@ import torch
 
 from common import (
     OnnxLoop,
-    PeakMemory,
     ReferenceLoop,
+    animation_peak_mb,
     gemm_peak,
     gflop,
     in_fresh_process,
@@ -65,21 +65,19 @@ def _synchronize(device):
 def memory_child(args):
     """In a fresh process: peak memory of one path animating ``args.frames`` frames, as JSON."""
     _, model = load_benchmark_model(args.models[0], args.device)
-    source, frames = synthetic_clip(model.image_size, args.frames)
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    with PeakMemory() as peak:
-        if args.memory == "reference":  # the whole video and every prediction in memory
-            predictions = ReferenceLoop(model, source, list(frames)).animate()  # noqa: F841 (kept, as published)
-        else:
-            engine = _engine(model, args)
-            engine.set_source(source)
-            if args.autotune or args.explain_speed:
-                autotune(engine)
-            for _ in engine.stream(frames):
-                pass
+
+    def make_engine(model, source):
+        engine = _engine(model, args)
+        engine.set_source(source)
+        if args.autotune or args.explain_speed:
+            autotune(engine)
+        return engine
+
+    rss_mb = animation_peak_mb(model, args.memory, args.frames, make_engine)
     cuda_mb = torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None
-    print(json.dumps({"rss_mb": peak.peak_mb, "cuda_mb": cuda_mb}))
+    print(json.dumps({"rss_mb": rss_mb, "cuda_mb": cuda_mb}))
 
 
 def _engine(model, args, **overrides):

@@ -14,23 +14,20 @@ on the small model, where it is quick.
 import argparse
 import json
 
-from common import PeakMemory, ReferenceLoop, in_fresh_process, load_benchmark_model, machine, synthetic_clip
+from common import animation_peak_mb, in_fresh_process, load_benchmark_model, machine
 from fomm_nb.animate import AnimationEngine
 
 
 def child(args):
     """In a fresh process: animate ``args.count`` frames by ``args.path``; print the peak as JSON."""
     _, model = load_benchmark_model(args.models[0])
-    source, frames = synthetic_clip(model.image_size, args.count)
-    with PeakMemory() as peak:
-        if args.path == "reference":
-            predictions = ReferenceLoop(model, source, list(frames)).animate()  # noqa: F841 (kept, as published)
-        else:
-            engine = AnimationEngine(model)
-            engine.set_source(source)
-            for _ in engine.stream(frames):
-                pass
-    print(json.dumps({"rss_mb": peak.peak_mb}))
+
+    def make_engine(model, source):
+        engine = AnimationEngine(model)
+        engine.set_source(source)
+        return engine
+
+    print(json.dumps({"rss_mb": animation_peak_mb(model, args.path, args.count, make_engine)}))
 
 
 def main():
