@@ -1,0 +1,101 @@
+"""The ablation's variants (checkpoints/ablation): each lacks what its config flag removes, and results.json is
+what ``fomm-nb evaluate`` gives."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fomm_nb.config import load_config
+from fomm_nb.evaluate import evaluate
+from fomm_nb.hub import get_model
+from fomm_nb.model import build_model
+from fomm_nb.train.trainer import TrainSettings
+
+HERE = Path(__file__).resolve().parents[1] / "checkpoints" / "ablation"
+VARIANTS = ("full", "zero-order", "no-occlusion", "no-jacobian-equivariance")
+SEEDS = (1, 2)
+
+
+@pytest.fixture(scope="module")
+def results():
+    return json.loads((HERE / "results.json").read_text())
+
+
+def built(variant):
+    return build_model(load_config(HERE / f"{variant}.yaml"))
+
+
+def flat(document, prefix=""):
+    """``{"a.b.c": value}`` of a nested dict."""
+    if not isinstance(document, dict):
+        return {prefix: document}
+    return {k: v for key, value in document.items() for k, v in flat(value, f"{prefix}.{key}" if prefix else key).items()}
+
+
+def test_the_variants_differ_from_full_in_their_one_flag_only():
+    """Same schedule, same data, same everything but the flag (and the config's name)."""
+    full = flat(load_config(HERE / "full.yaml").to_dict())
+    changed = {"zero-order": {"model_params.common_params.estimate_jacobian": False},
+               "no-occlusion": {"model_params.generator_params.estimate_occlusion_map": False},
+               "no-jacobian-equivariance": {"train_params.loss_weights.equivariance_jacobian": 0}}
+    for variant, flags in changed.items():
+        config = flat(load_config(HERE / f"{variant}.yaml").to_dict())
+        assert {key: value for key, value in config.items() if full.get(key) != value} == flags
+    assert full["train_params.num_steps"] == 2000
+
+
+def test_zero_order_has_no_jacobian_head_and_its_keypoints_no_jacobians():
+    model = built("zero-order").eval()
+    assert model.kp_detector.jacobian is None and built("full").kp_detector.jacobian is not None
+    kp = model.kp_detector(torch.rand(1, 3, 64, 64))
+    assert "jacobian" not in kp
+
+
+def test_no_occlusion_has_no_occlusion_channel():
+    model = built("no-occlusion").eval()
+    assert model.generator.dense_motion_network.occlusion is None
+    assert built("full").generator.dense_motion_network.occlusion is not None
+
+
+def test_no_jacobian_equivariance_keeps_the_jacobians_and_drops_only_their_equivariance_loss():
+    settings = TrainSettings.from_config(load_config(HERE / "no-jacobian-equivariance.yaml"))
+    full = TrainSettings.from_config(load_config(HERE / "full.yaml"))
+    assert settings.equivariance_jacobian == 0 and full.equivariance_jacobian > 0
+    assert settings.equivariance_value == full.equivariance_value > 0
+    assert built("no-jacobian-equivariance").kp_detector.jacobian is not None
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_shipped_weights_are_the_variant_they_are_named_after(variant):
+    """Each checkpoint's state dict has exactly the keys its variant's config builds."""
+    model = built(variant)
+    for seed in SEEDS:
+        state = torch.load(HERE / f"{variant}-seed{seed}.pth.tar", map_location="cpu", weights_only=True)
+        assert set(state["kp_detector"]) == set(model.kp_detector.state_dict())
+        assert set(state["generator"]) == set(model.generator.state_dict())
+
+
+def test_a_small_evaluation_reproduces_the_small_run_of_results_json(results):
+    small = results["small_run"]
+    with torch.inference_mode():
+        report = evaluate(get_model(HERE.parents[1] / small["checkpoint"]), num_videos=small["videos"],
+                          num_frames=small["frames"])
+    assert report.keys() == small["metrics"].keys()
+    for key, value in small["metrics"].items():
+        assert report[key] == pytest.approx(value, rel=1e-4), key
+
+
+def test_each_variant_summary_is_the_mean_and_spread_of_its_runs(results):
+    for variant, entry in results["variants"].items():
+        runs = [results["runs"][f"{variant}-seed{seed}"] for seed in entry["seeds"]]
+        for name, mean in entry["mean"].items():
+            values = [run["figures"][name] for run in runs]
+            assert mean == pytest.approx(np.mean(values)) and entry["spread"][name] == pytest.approx(np.ptp(values))
+        run = runs[0]
+        assert run["figures"]["L1 / no motion"] == pytest.approx(
+            run["metrics"]["reconstruction_l1/model"] / run["metrics"]["reconstruction_l1/no_motion"])
+        assert run["figures"]["AKD (px)"] == run["metrics"]["akd/model"]
+        assert run["metrics"]["num_videos"] == 50 and run["metrics"]["num_frames"] == 32
