@@ -39,7 +39,7 @@ def kernel_name(tmp_path_factory):
 def test_the_five_notebooks_exist():
     names = [path.name for path in NOTEBOOKS]
     for expected in ("01_try_it_yourself", "02_the_math", "03_keypoint_explorer", "04_motion_transfer_sliders",
-                     "05_train_your_own", "06_motion_as_data"):
+                     "05_train_your_own", "06_motion_as_data", "08_why_first_order"):
         assert f"{expected}.ipynb" in names
 
 
