@@ -186,7 +186,7 @@ def test_css_classes_and_descriptions_for_browser_tests(explorer):
 @pytest.fixture
 def sliders(model, clip):
     frames, truth = clip
-    return MotionSliders(model, truth[0], frames, ground_truth=truth, panel_size=32)
+    return MotionSliders(model, truth[0], frames, ground_truth=truth, panel_size=32, coalesce=False)
 
 
 def test_relative_blend_ends_are_absolute_and_relative(sliders):
@@ -492,3 +492,23 @@ def test_a_drag_sends_the_status_line_at_most_once_a_second(model, clip):
     send(explorer, type="mouseup", dataX=float(start[0]), dataY=float(start[1]))
     explorer.refresh()  # the mouse is up: the status is current again
     assert changes and explorer.status.value.startswith("prediction ")
+
+
+def test_busy_sliders_draw_the_latest_controls_and_skip_the_stale_ones(model, clip):
+    import threading
+
+    frames, truth = clip
+    sliders = MotionSliders(model, truth[0], frames, ground_truth=truth, panel_size=32)
+    busy, gate = threading.Event(), threading.Event()
+    sliders.updates.submit(lambda: (busy.set(), gate.wait()))
+    assert busy.wait(10)
+    ran = sliders.updates.ran
+    for t in (1, 2, 1, 2):  # play ran ahead of a busy server
+        sliders.frame_slider.value = t
+    sliders.blend_slider.value = 0.5
+    gate.set()
+    sliders.wait()
+    assert sliders.updates.ran - ran == 2  # the busy job, then one update for five changes
+    expected = sliders.engine.transfer(sliders.driving.keypoints(2))
+    assert torch.equal(sliders.kp_norm["value"], expected["value"]) and sliders.engine.options.relative == 0.5
+    assert sliders.l1 == pytest.approx(np.abs(sliders.result - truth[2]).mean(), rel=1e-5)

@@ -18,6 +18,8 @@ Example:
     >>> MotionSliders(model, truth[0], driving.frames, ground_truth=truth)  # doctest: +SKIP
 """
 
+import threading
+
 import ipywidgets as widgets
 import numpy as np
 import torch
@@ -37,6 +39,7 @@ from .common import (
     timed,
 )
 from .panels import PAGE_STYLE, LivePanel, colour_bar, hex_colour
+from .updates import LatestOnly
 
 __all__ = ["MotionSliders"]
 
@@ -56,15 +59,21 @@ class MotionSliders(widgets.VBox):
         fps: playback rate of the play button.
         panel_size: side of each picture in pixels.
         num_threads: torch threads for the updates (None: torch's setting).
+        coalesce: update in one worker thread that skips the control changes it
+            fell behind on (a slider dragged, play running on a busy server);
+            False: every change is drawn before the next is handled.
 
-    After each update: ``kp_norm`` (keypoints given to the generator),
+    :meth:`wait` blocks until the pictures follow the controls. After each update: ``kp_norm`` (keypoints given to the generator),
     ``result`` ``(H, W, 3)`` and, with ground truth, ``l1`` (mean absolute error).
     """
 
     def __init__(self, model: FirstOrderModel, source: np.ndarray, driving_frames: np.ndarray,
                  ground_truth: np.ndarray | None = None, fps: float = 25.0, panel_size: int = 192,
-                 num_threads: int | None = INTERACTIVE_THREADS) -> None:
+                 num_threads: int | None = INTERACTIVE_THREADS, coalesce: bool = True) -> None:
         self.engine = prepare_engine(model, source, num_threads=num_threads)
+        self.coalesce = coalesce
+        self.updates = LatestOnly()
+        self._drawing = threading.Lock()
         self.driving = DrivingFrames(self.engine, driving_frames)
         self.engine.kp_driving_initial = self.driving.keypoints(0)
         self.ground_truth = None if ground_truth is None else np.asarray(ground_truth, dtype=np.float32)
@@ -101,7 +110,7 @@ class MotionSliders(widgets.VBox):
             for k, colour in enumerate(colours)]
         for control in (self.frame_slider, self.blend_slider, self.scale_slider, self.adapt_box,
                         self.keypoints_box, *self.freeze_buttons):
-            control.observe(self.messages.guard(lambda _: self.refresh()), names="value")
+            control.observe(self.messages.guard(lambda _: self._changed()), names="value")
         self._controls = widgets.VBox([
             widgets.HBox([self.play, self.frame_slider]),
             widgets.HBox([self.blend_slider, widgets.HTML("<small>0 absolute · 1 relative</small>")]),
@@ -125,9 +134,20 @@ class MotionSliders(widgets.VBox):
         return MotionOptions(relative=self.blend_slider.value, adapt_movement_scale=self.adapt_box.value,
                              movement_scale=self.scale_slider.value, frozen=frozen if any(frozen) else None)
 
+    def _changed(self):
+        if self.coalesce:
+            self.updates.submit(self.messages.guard(self.refresh))
+        else:
+            self.refresh()
+
+    def wait(self) -> None:
+        """Block until the pictures show the controls' current values (for scripts and tests)."""
+        self.updates.wait()
+
     def refresh(self) -> None:
         """Animate the current frame with the current options and update the pictures."""
-        seconds = timed(self._update)[1]
+        with self._drawing:
+            seconds = timed(self._update)[1]
         # slow models update when a slider is let go, and play no faster than they can draw
         set_continuous([self.frame_slider, self.blend_slider, self.scale_slider], seconds < SYNC_BUDGET)
         interval = max(self._frame_interval, int(1500 * seconds))
