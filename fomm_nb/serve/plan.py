@@ -28,6 +28,7 @@ Example:
 import ipaddress
 import json
 import math
+import os
 import secrets
 import shutil
 import socket
@@ -49,6 +50,7 @@ __all__ = [
     "apps_folder",
     "is_loopback",
     "make_plan",
+    "kernel_transport",
     "page_settings",
     "voila_command",
     "write_runtime",
@@ -183,19 +185,32 @@ def voila_command(plan: ServePlan) -> list:
         "--preheat_kernel=True", f"--pool_size={plan.pool_size}", f"--VoilaKernelManager.fill_delay={REFILL_DELAY}",
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
         f"--PacedKernelManager.free_starts={plan.pool_size * len(plan.apps)}",
-        f"--PacedKernelManager.spacing={REFILL_SPACING}",
+        f"--PacedKernelManager.spacing={REFILL_SPACING}", *kernel_transport(),
     ]
     return command + [f"--token={plan.token or ''}"]
 
 
-def page_settings(page_timeout: int = PAGE_TIMEOUT) -> list:
-    """Voila's options for the app pages: the ``fomm-app`` template, the IOPub timeout, kernels on Unix sockets.
+def kernel_transport() -> list:
+    """Voila's options for kernels on Unix sockets (POSIX systems; elsewhere none: TCP).
 
     A kernel on TCP gets ports that were free when they were chosen; with a
     class's kernels starting together on a busy machine, another process
-    sometimes takes one first and the kernel dies ("Address already in use").
-    Unix sockets in the server's own folder cannot be taken, nor reached by
-    other users of the machine.
+    sometimes took one first and the kernel died ("Address already in use").
+    Unix sockets in Voila's own folder cannot be taken, nor reached by other
+    users of the machine. The folder goes in /tmp: a socket's path has at most
+    104 to 108 bytes, and a user's temporary folder can be long.
+
+    Example:
+        >>> kernel_transport()[0] if os.name == "posix" else "--KernelManager.transport=ipc"
+        '--KernelManager.transport=ipc'
+    """
+    if os.name != "posix" or not Path("/tmp").is_dir():
+        return []
+    return ["--KernelManager.transport=ipc", "--Voila.connection_dir_root=/tmp"]
+
+
+def page_settings(page_timeout: int = PAGE_TIMEOUT) -> list:
+    """Voila's options for the app pages: the ``fomm-app`` template and the IOPub timeout.
 
     ``fomm-nb serve`` passes them to Voila; a JupyterHub user server (see
     ``deploy/jupyterhub/``) passes them to its Voila extension.
@@ -206,7 +221,7 @@ def page_settings(page_timeout: int = PAGE_TIMEOUT) -> list:
     """
     return [f"--VoilaConfiguration.template={TEMPLATE}",
             f"--VoilaConfiguration.resources=fomm_app_timeout={page_timeout}",  # the template reads it as a number
-            f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}", "--KernelManager.transport=ipc"]
+            f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}"]
 
 
 def write_runtime(folder: Path) -> Path:
