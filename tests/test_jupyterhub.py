@@ -122,7 +122,12 @@ def test_two_students_log_in_and_each_gets_the_explorer_in_their_own_server(hub,
     for name in ("ada", "grace"):
         with _browser(tmp_path / f"chromium-{name}", messages) as page:
             _log_in(page, url, name, "not-the-password")
-            refused = page.locator("text=Invalid username or password").count()
+            refusal = page.get_by_text("Invalid username or password")
+            try:
+                refusal.wait_for(state="visible", timeout=60_000)
+            except Exception:  # noqa: BLE001 (counted as not refused below)
+                pass
+            refused = refusal.count()
             _log_in(page, url, name, PASSWORD)
             page.wait_for_url(f"**/user/{name}/voila/tree**", timeout=APP_TIMEOUT * 1000)
             listed = page.get_by_text("explorer.ipynb")
