@@ -15,6 +15,15 @@ def _deterministic_threads():
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def one_thread():
+    """Run the test on one torch thread: animation is faster so on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def official_path(name):
     return OFFICIAL / name
 

@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 import ipywidgets as widgets
 import numpy as np
 import pytest
-import torch
 
 from fomm_nb.download import fetch_checkpoint
 from fomm_nb.hub import get_model
@@ -30,14 +29,6 @@ from fomm_nb.widgets.try_it import TryItApp
 @pytest.fixture(scope="module")
 def demo():
     return get_model("demo", device="cpu")
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

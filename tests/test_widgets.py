@@ -244,15 +244,6 @@ def _upload(widget, path):
                      "last_modified": datetime.now(timezone.utc)},)
 
 
-@pytest.fixture
-def one_thread():
-    """animate_files runs on torch's thread setting: one thread is faster on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_try_it_generates_from_uploads(model, clip, tmp_path, one_thread):
     frames, truth = clip
     app = TryItApp(get_model=lambda name: model, models=[("tiny", "tiny")], work_dir=tmp_path / "work")
