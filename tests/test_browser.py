@@ -120,14 +120,16 @@ def _stop(process):
                 pass
 
 
-@pytest.fixture(scope="module")
-def voila_url(tmp_path_factory):
-    """Voila serving the notebooks folder (``URL + "voila/render/NAME.ipynb"``); stopped by its PID at the end."""
+@contextmanager
+def serving_notebooks(folder, **environment):
+    """Voila serving the notebooks folder on 127.0.0.1, its log and kernelspec in ``folder``; yields its URL.
+
+    ``environment`` adds variables for Voila and its kernels. Voila is stopped by its PID at the end.
+    """
     _requirements()
-    folder = tmp_path_factory.mktemp("voila")
     port = _free_port()
     env = {**os.environ, "JUPYTER_PATH": jupyter_path_with(write_kernelspec(folder / "jupyter")),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **environment}
     log = folder / "voila.log"
     command = [sys.executable, "-m", "voila", str(NOTEBOOKS), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
     with log.open("w") as output:
@@ -138,6 +140,13 @@ def voila_url(tmp_path_factory):
         yield url
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def voila_url(tmp_path_factory):
+    """Voila serving the notebooks folder (``URL + "voila/render/NAME.ipynb"``)."""
+    with serving_notebooks(tmp_path_factory.mktemp("voila")) as url:
+        yield url
 
 
 def _target_keypoint():

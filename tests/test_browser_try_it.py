@@ -12,18 +12,13 @@ astronaut's animated face back into the whole photo. Screenshots:
     .venv/bin/python -m pytest tests/test_browser_try_it.py -s
 """
 
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from notebook_kernel import jupyter_path_with, write_kernelspec
-from test_browser import (ARTIFACTS, NOTEBOOKS, ROOT, START_TIMEOUT, _browser, _choose, _console_errors, _free_port,
-                          _open_app, _render_url, _requirements, _stop, _wait_for_http)
+from test_browser import (ARTIFACTS, NOTEBOOKS, ROOT, START_TIMEOUT, _browser, _choose, _console_errors, _open_app,
+                          _render_url, serving_notebooks)
 
 PAGE = NOTEBOOKS / "apps" / "try_it.ipynb"
 DOCS = ROOT / "docs"
@@ -35,22 +30,10 @@ EXCEPTION_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception)\b")
 @pytest.fixture(scope="module")
 def student_page(tmp_path_factory):
     """Voila serving the notebooks folder, with an empty model cache; the try-it page's URL."""
-    _requirements()
     folder = tmp_path_factory.mktemp("voila-try-it")
     (folder / "empty-cache").mkdir()
-    port = _free_port()
-    env = {**os.environ, "JUPYTER_PATH": jupyter_path_with(write_kernelspec(folder / "jupyter")),
-           "OMP_NUM_THREADS": "1", "FOMM_NB_HOME": str(folder / "empty-cache")}
-    log = folder / "voila.log"
-    command = [sys.executable, "-m", "voila", str(NOTEBOOKS), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_for_http(url, process, log, START_TIMEOUT)
+    with serving_notebooks(folder, OMP_NUM_THREADS="1", FOMM_NB_HOME=str(folder / "empty-cache")) as url:
         yield _render_url(url, PAGE)
-    finally:
-        _stop(process)
 
 
 def _status(page):
