@@ -397,6 +397,25 @@ def test_a_busy_explorer_draws_the_latest_move_and_skips_the_stale_ones(explorer
     assert torch.allclose(explorer.kp_norm["value"], explorer._transferred()["value"])  # drawn at the last move
 
 
+def test_a_busy_explorer_asks_the_browser_for_fewer_moves(explorer):
+    from fomm_nb.widgets.updates import SLOW_WAIT_MS
+
+    moves = explorer.mouse_events[1]
+    predict = explorer._predict
+    explorer._predict = lambda kp: (time.sleep(0.25), predict(kp))[1]  # every update slower than the moves come
+    start = display_pixel(explorer, 3)
+    send(explorer, type="mousedown", dataX=float(start[0]), dataY=float(start[1]))
+    asked = []
+    for i in range(20):  # as a throttled browser: the next move after the interval the Event widget says now
+        send(explorer, type="mousemove", dataX=float(start[0]) + i, dataY=float(start[1]))
+        asked.append(moves.wait)
+        time.sleep(moves.wait / 1000)
+    send(explorer, type="mouseup", dataX=float(start[0]) + 20, dataY=float(start[1]))
+    explorer.wait_for_prediction()
+    assert moves.wait == SLOW_WAIT_MS
+    assert asked == sorted(asked) and len(set(asked)) >= 3  # step by step
+
+
 # ---------------------------------------------------------------- sliders: controls that say what they do
 
 

@@ -15,11 +15,13 @@ Responsiveness: the dense motion network is cheap (a few ms at 64x64, ~0.2 s
 at 256x256 on a CPU core) and runs at every mouse move; when the whole
 generator is cheap too (under :data:`SYNC_BUDGET`, measured on the first
 update) the prediction follows the mouse, otherwise it is computed once the
-mouse rests for ``prediction_delay`` seconds. Mouse moves are throttled in
-the browser to the measured update time, and drawn by one worker thread
-that skips the moves a busy server could not keep up with
-(:class:`~fomm_nb.widgets.updates.LatestOnly`). Pictures go to the browser
-at the model's resolution, and only those that changed
+mouse rests for ``prediction_delay`` seconds. Mouse moves are drawn by one
+worker thread that skips the moves a busy server could not keep up with
+(:class:`~fomm_nb.widgets.updates.LatestOnly`), and throttled in the browser:
+about 20 a second while the updates keep up, fewer (down to 5.5 a second)
+when they fall behind (:class:`~fomm_nb.widgets.updates.MovePacer`), so that
+a loaded server is sent fewer moves rather than skipping them. Pictures go
+to the browser at the model's resolution, and only those that changed
 (:class:`~fomm_nb.widgets.panels.LivePanel`); ``timings`` says where the
 CPU time of the last update went.
 
@@ -58,7 +60,7 @@ from .explorer_pictures import MOTION_PANELS, ExplorerPictures
 from .keyframes import KeyframeRecorder
 from .keypoint_editor import KeypointEditor
 from .panels import PAGE_STYLE
-from .updates import LatestOnly
+from .updates import LatestOnly, MovePacer
 
 __all__ = ["KeypointExplorer"]
 
@@ -144,8 +146,9 @@ class KeypointExplorer(widgets.VBox):
             Event(source=self.main_image, watched_events=["mousedown", "mouseup", "mouseleave", "wheel"],
                   prevent_default_action=True, xy_coordinate_system="data"),
             Event(source=self.main_image, watched_events=["mousemove"], xy_coordinate_system="data",
-                  throttle_or_debounce="throttle", wait=40),
+                  throttle_or_debounce="throttle"),
         )
+        self.pacer = MovePacer(self.mouse_events[1])  # sets and adapts the moves' throttle
         for event in self.mouse_events:
             event.on_dom_event(self.messages.guard(self.handle_event))
 
@@ -212,7 +215,7 @@ class KeypointExplorer(widgets.VBox):
 
     def refresh(self) -> None:
         """Redraw the keypoints and recompute every panel (the prediction now, or once the mouse rests)."""
-        with self._draw_lock:
+        with self._draw_lock, self.pacer.update():
             self._cpu = defaultdict(float)
             sent = self.pictures.sent_seconds()
             began = time.thread_time()
@@ -233,7 +236,7 @@ class KeypointExplorer(widgets.VBox):
                 self._tell(f"motion {1000 * seconds:.0f} ms; prediction when the mouse rests…")
                 self.updates.submit(self.messages.guard(functools.partial(self._predict_later, kp_norm)),
                                     delay=self._prediction_wait)
-            self._pace(seconds)
+            self._pace()
             self._record_timings(sent, began)
 
     def _record_timings(self, sent, began):
@@ -247,14 +250,10 @@ class KeypointExplorer(widgets.VBox):
         """Whether the prediction is computed at every update (forced, or the last one took under SYNC_BUDGET)."""
         return self.sync_prediction if self.sync_prediction is not None else self._prediction_seconds < SYNC_BUDGET
 
-    def _pace(self, seconds):
-        """Throttle mouse moves to the time an update takes; slow models update the frame on release."""
-        moves = self.mouse_events[1]
-        wait = int(np.clip(1500 * seconds, 30, 500))
-        if abs(wait - moves.wait) > 0.5 * moves.wait:  # not for every wobble of a loaded machine: a message each
-            moves.wait = wait
-        # a deferred prediction waits for a pause longer than the gap between two throttled moves
-        self._prediction_wait = max(self.prediction_delay, 2 * moves.wait / 1000)
+    def _pace(self):
+        """A deferred prediction waits for a pause in the moves; slow models update the frame on release."""
+        # the pause: longer than the gap between two throttled moves (which self.pacer adapts to the load)
+        self._prediction_wait = max(self.prediction_delay, 2 * self.mouse_events[1].wait / 1000)
         set_continuous([self.frame_slider], self.live_prediction)
 
     def _predict_later(self, kp_norm):
@@ -405,6 +404,7 @@ class KeypointExplorer(widgets.VBox):
         elif kind == "mousemove" and self._grab is not None:
             k, offset = self._grab
             xy = self._to_value(*(np.array([event["dataX"], event["dataY"]]) + offset))
+            self.pacer.moved()
             if not self.coalesce:
                 self.move_keypoint(k, xy)
                 return

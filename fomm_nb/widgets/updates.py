@@ -1,13 +1,19 @@
-"""One worker thread per app that draws only the latest request: mouse moves coalesced under load.
+"""Mouse moves coalesced under load, in the kernel and in the browser.
 
 A browser sends a mouse move every few tens of milliseconds. When a server
 is busy (a class of students on two cores), an update can take longer than
 that, and a kernel that handled every move in turn would fall further and
-further behind the mouse. :class:`LatestOnly` runs jobs in one long-lived
-thread; a job submitted while another waits replaces it (a stale move is
-dropped, and counted), so the app always draws where the mouse is now.
-A job may be given a delay (e.g. a slow prediction once the mouse rests):
-a newer submission restarts it.
+further behind the mouse. Two pieces keep it with the mouse:
+
+* :class:`LatestOnly` runs jobs in one long-lived thread; a job submitted
+  while another waits replaces it (a stale move is dropped, and counted), so
+  the app always draws where the mouse is now. A job may be given a delay
+  (e.g. a slow prediction once the mouse rests): a newer submission restarts it.
+* :class:`MovePacer` asks the browser for fewer moves when the kernel falls
+  behind: it raises the throttle of an ipyevents ``Event`` (its ``wait``)
+  step by step up to :data:`SLOW_WAIT_MS`, and lowers it back towards
+  :data:`FAST_WAIT_MS` once the updates keep up. Each move the browser does
+  not send is a message the kernel does not read.
 
 Example:
     >>> done = []
@@ -21,12 +27,19 @@ Example:
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["LatestOnly"]
+__all__ = ["FAST_WAIT_MS", "SLOW_WAIT_MS", "LatestOnly", "MovePacer"]
 
 _log = logging.getLogger(__name__)
+
+FAST_WAIT_MS = 50  # the throttle while the kernel keeps up: about 20 moves a second, the mouse followed closely
+SLOW_WAIT_MS = 180  # the most asked for under load: 5.5 moves a second, still above 5 updates a second
+PACE_STEP = 1.5  # one step of the throttle, up or down (50, 75, 112, 168, 180 ms)
+CALM_UPDATES = 5  # updates in a row that keep up with room before a step down
+HEADROOM = 0.7  # "with room": the update took at most this fraction of the shorter interval
 
 
 class LatestOnly:
@@ -87,3 +100,68 @@ class LatestOnly:
         """Block until every submitted job has run or been dropped (for scripts and tests); False on timeout."""
         with self._changed:
             return self._changed.wait_for(lambda: self._job is None and not self._busy, timeout)
+
+
+class MovePacer:
+    """Adapt a browser-side throttle (ipyevents' ``wait``, in ms) to how well the kernel keeps up with the moves.
+
+    Call :meth:`moved` for each move the kernel takes in and wrap each update
+    in :meth:`update`. An update is late when the moves came faster than the
+    updates (more than one arrived since the last update began: the worker
+    skips the older ones) or when it took longer than the interval between two
+    moves; a late update raises ``wait`` one step (x :data:`PACE_STEP`, at most
+    ``slow``). :data:`CALM_UPDATES` updates in a row that keep up with room (no
+    skipped move, at most :data:`HEADROOM` of the next shorter interval) lower
+    it one step (at least ``fast``). An idle machine keeps ``fast``.
+
+    Args:
+        target: what sends the moves, with a ``wait`` attribute in ms (an
+            ``ipyevents.Event`` with ``throttle_or_debounce="throttle"``); it starts at ``fast``.
+        fast: the shortest interval, in ms.
+        slow: the longest interval, in ms.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> moves = SimpleNamespace(wait=0)
+        >>> pacer = MovePacer(moves)
+        >>> for _ in range(3):  # three moves behind each update: the kernel falls behind
+        ...     pacer.moved(); pacer.moved(); pacer.moved()
+        ...     with pacer.update():
+        ...         pass
+        >>> moves.wait
+        168
+    """
+
+    def __init__(self, target: Any, fast: int = FAST_WAIT_MS, slow: int = SLOW_WAIT_MS) -> None:
+        self.target, self.fast, self.slow = target, fast, slow
+        self.target.wait = fast
+        self._lock = threading.Lock()
+        self._moves = 0  # moves taken in since the last update began
+        self._calm = 0  # updates in a row that kept up with room
+
+    def moved(self) -> None:
+        """Count one move the kernel took in (any thread)."""
+        with self._lock:
+            self._moves += 1
+
+    @contextmanager
+    def update(self) -> Iterator[None]:
+        """Time the update in the block, then step the throttle (the moves since the last update are its input)."""
+        with self._lock:
+            skipped, self._moves = max(0, self._moves - 1), 0
+        began = time.perf_counter()
+        yield
+        self._step(skipped, 1000 * (time.perf_counter() - began))
+
+    def _step(self, skipped, milliseconds):
+        with self._lock:
+            wait = self.target.wait
+            shorter = max(self.fast, round(wait / PACE_STEP))
+            if skipped or milliseconds > wait:
+                self._calm, new = 0, min(self.slow, round(wait * PACE_STEP))
+            else:
+                self._calm = self._calm + 1 if milliseconds <= HEADROOM * shorter else 0
+                new = shorter if self._calm >= CALM_UPDATES else wait
+            if new != wait:
+                self._calm = 0
+                self.target.wait = new  # one widget message: the browser re-throttles its moves

@@ -1,0 +1,84 @@
+"""The throttle a kernel asks of the browser's mouse moves (fomm_nb.widgets.updates.MovePacer), without a browser.
+
+The pacer's target is any object with a ``wait`` attribute: here a stand-in
+that records each value it is given (each one a widget message in an app).
+"""
+
+import time
+
+import pytest
+
+from fomm_nb.widgets.updates import CALM_UPDATES, FAST_WAIT_MS, SLOW_WAIT_MS, MovePacer
+
+
+class Throttle:
+    """What an ipyevents Event is to the pacer: a ``wait`` in ms; remembers every value set."""
+
+    def __init__(self):
+        self.sent = []
+
+    @property
+    def wait(self):
+        return self.sent[-1]
+
+    @wait.setter
+    def wait(self, value):
+        self.sent.append(value)
+
+
+def updates(pacer, count, moves=1, seconds=0.0):
+    """``count`` updates, each after ``moves`` moves, each taking ``seconds``."""
+    for _ in range(count):
+        for _ in range(moves):
+            pacer.moved()
+        with pacer.update():
+            time.sleep(seconds)
+
+
+@pytest.fixture
+def pacer():
+    return MovePacer(Throttle())
+
+
+def test_a_single_student_on_an_idle_machine_keeps_the_fast_default(pacer):
+    updates(pacer, 4 * CALM_UPDATES)  # one move per update, each drawn at once
+    assert pacer.target.sent == [FAST_WAIT_MS]  # set once, never changed: no message to the browser
+
+
+def test_skipped_moves_raise_the_wait_step_by_step_up_to_the_cap(pacer):
+    updates(pacer, 6, moves=3)  # three moves came in during each update: two of them were skipped
+    assert pacer.target.sent == [FAST_WAIT_MS, 75, 112, 168, SLOW_WAIT_MS]  # one step per late update, then held
+
+
+def test_an_update_slower_than_the_interval_raises_the_wait(pacer):
+    updates(pacer, 1, seconds=1.5 * FAST_WAIT_MS / 1000)  # no move skipped, but the next one came before it ended
+    assert pacer.target.sent == [FAST_WAIT_MS, 75]
+
+
+def test_when_the_updates_keep_up_the_wait_comes_back_down_to_the_fast_default(pacer):
+    updates(pacer, 6, moves=3)
+    assert pacer.target.wait == SLOW_WAIT_MS
+    updates(pacer, CALM_UPDATES - 1)
+    assert pacer.target.wait == SLOW_WAIT_MS  # not at the first calm update: a loaded machine has lulls
+    updates(pacer, 1)
+    assert pacer.target.wait == 120
+    updates(pacer, 3 * CALM_UPDATES)
+    assert pacer.target.sent[-4:] == [120, 80, 53, FAST_WAIT_MS]
+    updates(pacer, 2 * CALM_UPDATES)
+    assert pacer.target.wait == FAST_WAIT_MS
+
+
+def test_a_late_update_starts_the_calm_count_again(pacer):
+    updates(pacer, 1, moves=3)
+    assert pacer.target.wait == 75
+    updates(pacer, CALM_UPDATES - 1)
+    updates(pacer, 1, moves=2)  # one skipped move: up again, and the count restarts
+    updates(pacer, CALM_UPDATES - 1)
+    assert pacer.target.sent == [FAST_WAIT_MS, 75, 112]
+
+
+def test_updates_that_keep_up_without_room_hold_the_wait(pacer):
+    updates(pacer, 2, moves=3)
+    assert pacer.target.wait == 112
+    updates(pacer, 2 * CALM_UPDATES, seconds=0.06)  # under 112 ms, but over 70 % of 75 ms: a step down would be late
+    assert pacer.target.sent == [FAST_WAIT_MS, 75, 112]
