@@ -7,10 +7,13 @@ Each simulated student does what a browser does, without drawing anything:
    (the ``jupyter.widget.control`` comm, as the widget manager does): the app
    is there when the state holds the ``fomm-app`` box (page ready);
 3. drags a keypoint in the explorer: a ``mousedown`` on the main image, then
-   ``mousemove`` messages in a circle, sent at the interval the explorer asks
-   of ipyevents (the Event widget's ``wait``, which the app adapts to its
-   update time), as a throttled browser sends them whether or not the kernel
-   keeps up.
+   ``mousemove`` messages in a circle, as a browser throttled by ipyevents
+   sends them: one every ``wait`` ms of the move Event widget, whether or not
+   the kernel keeps up. ``wait`` is read from the widget's state and then from
+   every update of it the kernel sends (the explorer raises it when its
+   updates fall behind and lowers it when they keep up:
+   :class:`fomm_nb.widgets.updates.MovePacer`), so the moves' rate is the one
+   the kernel asks for.
 
 A move is answered when the kernel sends the prediction image that follows
 it: the latency is the time from the move whose keypoint drawing arrived
@@ -20,8 +23,8 @@ once); everything is bounded in time, loopback only, and ``fomm-nb serve``
 
 Printed per class size: page ready (median, p95, max), pages without their
 app, pages with warnings, drag -> prediction latency (p50, p95, max),
-prediction updates per second per student, and the kernels' CPU (cores, and
-ms per update) and memory.
+prediction updates per second per student, the interval between moves the
+kernels asked for, and the kernels' CPU (cores, and ms per update) and memory.
 
     .venv/bin/python benchmarks/classroom.py --students 1 8 16 24
     .venv/bin/python benchmarks/classroom.py --students 16 --drag-seconds 60
@@ -71,6 +74,7 @@ class Student:
     predictions: int = 0
     pictures: int = 0  # keypoint pictures drawn for our moves (the motion panels come with them)
     moves: int = 0
+    waits: list = field(default_factory=list)  # the interval (s) the kernel asked for, at each move sent
     kernel_id: str = ""
     error: str = ""
 
@@ -225,6 +229,7 @@ async def _drag(connection, states, student, until, min_wait=0.0):
         y = centre + RADIUS * math.sin(math.radians(angle))
         drag_moves.add(connection.comm(moves_id, {"method": "custom",
                                                   "content": {"type": "mousemove", "dataX": x, "dataY": y}}))
+        student.waits.append(wait)
         await asyncio.sleep(wait)
     student.moves = len(drag_moves)
     connection.comm(presses_id, {"method": "custom", "content": {"type": "mouseup", "dataX": x, "dataY": y}})
@@ -381,6 +386,9 @@ def report(count, ready_seconds, students, used, seconds, memory, drag_seconds):
           f"min {min(rates, default=0):.1f}; keypoint pictures per second: median "
           f"{statistics.median(pictures) if pictures else 0:.1f}; moves sent per second: median "
           f"{statistics.median([s.moves for s in dragging] or [0]) / drag_seconds:.1f}")
+    waits = [1000 * w for s in dragging for w in s.waits]
+    print(f"  interval between moves the kernels asked for: median {_percentile(waits, 0.5):.0f} ms, "
+          f"p5 {_percentile(waits, 0.05):.0f} ms, p95 {_percentile(waits, 0.95):.0f} ms (over the moves sent)")
     print(f"  CPU while dragging: students' kernels {student_cpu / seconds:.2f} cores in all, "
           f"{student_cpu / seconds / max(len(mine), 1):.2f} per kernel, {1000 * student_cpu / max(updates, 1):.0f} ms "
           f"per prediction; other kernels (the pool's spares) {other_cpu / seconds:.2f} cores; "
@@ -390,7 +398,7 @@ def report(count, ready_seconds, students, used, seconds, memory, drag_seconds):
     return (f"| {count} | {statistics.median(ready) if ready else math.nan:.1f} / {_percentile(ready, 0.95):.1f} s "
             f"| {without} | {warned} | {_percentile(latencies, 0.5):.2f} / {_percentile(latencies, 0.95):.2f} / "
             f"{max(latencies, default=math.nan):.2f} s | {statistics.median(rates) if rates else 0:.1f} "
-            f"| {student_cpu / seconds / max(len(mine), 1):.2f} | "
+            f"| {_percentile(waits, 0.5):.0f} ms | {student_cpu / seconds / max(len(mine), 1):.2f} | "
             f"{statistics.median(kernel_memory) if kernel_memory else 0:.2f} GB |")
 
 
@@ -416,8 +424,9 @@ def main():
         rows.append(report(count, ready_seconds, *results, args.drag_seconds))
     print(f"\n{machine()}\n")
     print("| students | page ready, median / p95 | pages without app | pages with warnings "
-          "| drag -> prediction p50 / p95 / max | updates/s per student | cores per kernel | memory per kernel |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| drag -> prediction p50 / p95 / max | updates/s per student | interval asked, median "
+          "| cores per kernel | memory per kernel |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
