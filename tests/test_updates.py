@@ -45,6 +45,11 @@ def test_a_single_student_on_an_idle_machine_keeps_the_fast_default(pacer):
     assert pacer.target.sent == [FAST_WAIT_MS]  # set once, never changed: no message to the browser
 
 
+def test_updates_no_move_asked_for_leave_the_wait_as_it_is(pacer):
+    updates(pacer, 1, moves=0, seconds=1.5 * FAST_WAIT_MS / 1000)  # the first drawing, a slider: slow or not
+    assert pacer.target.sent == [FAST_WAIT_MS]
+
+
 def test_skipped_moves_raise_the_wait_step_by_step_up_to_the_cap(pacer):
     updates(pacer, 6, moves=3)  # three moves came in during each update: two of them were skipped
     assert pacer.target.sent == [FAST_WAIT_MS, 75, 112, 168, SLOW_WAIT_MS]  # one step per late update, then held

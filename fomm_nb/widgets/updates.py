@@ -112,7 +112,8 @@ class MovePacer:
     moves; a late update raises ``wait`` one step (x :data:`PACE_STEP`, at most
     ``slow``). :data:`CALM_UPDATES` updates in a row that keep up with room (no
     skipped move, at most :data:`HEADROOM` of the next shorter interval) lower
-    it one step (at least ``fast``). An idle machine keeps ``fast``.
+    it one step (at least ``fast``). Updates that no move asked for (the first
+    drawing, a slider) leave it as it is. An idle machine keeps ``fast``.
 
     Args:
         target: what sends the moves, with a ``wait`` attribute in ms (an
@@ -148,10 +149,11 @@ class MovePacer:
     def update(self) -> Iterator[None]:
         """Time the update in the block, then step the throttle (the moves since the last update are its input)."""
         with self._lock:
-            skipped, self._moves = max(0, self._moves - 1), 0
+            moves, self._moves = self._moves, 0
         began = time.perf_counter()
         yield
-        self._step(skipped, 1000 * (time.perf_counter() - began))
+        if moves:
+            self._step(moves - 1, 1000 * (time.perf_counter() - began))
 
     def _step(self, skipped, milliseconds):
         with self._lock:
