@@ -1,11 +1,14 @@
 """The ablation of issue 17: which of the paper's ideas makes the animation better, measured against ground truth.
 
-Four variants of the bundled model, each trained at two seeds with one common
-2,000-step schedule (``checkpoints/ablation/<variant>.yaml``), evaluated by
-``fomm-nb evaluate`` on 50 held-out procedural videos with AKD read by the
-independent landmark detector. ``checkpoints/ablation/results.json`` holds
-every run and each variant's mean and spread; ``scripts/ablation.py`` trains
-and evaluates them; docs/ablation.md reads the table.
+The bundled model and four variants that each lack one of its ideas, each
+trained at two seeds with one common 2,000-step schedule
+(``checkpoints/ablation/<variant>.yaml``), evaluated by ``fomm-nb evaluate``
+on 50 held-out procedural videos with AKD read by the independent landmark
+detector. The two variants furthest apart are also trained three times longer
+(:data:`LONG_CHECK`), to see whether their order holds.
+``checkpoints/ablation/results.json`` holds every run and each variant's mean
+and spread; ``scripts/ablation.py`` trains and evaluates them;
+docs/ablation.md reads the table.
 
 Example:
     >>> results = load_results()
@@ -22,8 +25,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .model import FirstOrderModel
 
-__all__ = ["ABLATION_DIR", "VARIANTS", "SEEDS", "FIGURES", "TABLE_FIGURES", "checkpoint_path", "load_variant",
-           "load_results", "run_name", "figures", "summarise", "compare", "markdown_table"]
+__all__ = ["ABLATION_DIR", "VARIANTS", "SEEDS", "FIGURES", "TABLE_FIGURES", "LONG_CHECK", "ORDERING_FIGURES",
+           "checkpoint_path", "long_checkpoint_path", "load_variant", "load_results", "run_name", "figures", "summarise",
+           "compare", "ordering_check", "markdown_table"]
 
 #: ``checkpoints/ablation/`` beside the package: the variants' configs and weights, and results.json.
 ABLATION_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "ablation"
@@ -99,9 +103,14 @@ def figures(report: dict[str, float]) -> dict[str, float]:
 
 
 def summarise(runs: dict[str, dict]) -> dict[str, dict]:
-    """Each variant's ``mean`` and ``spread`` (max - min) over :data:`SEEDS`, per figure, from the runs' ``figures``."""
+    """Each variant's ``mean`` and ``spread`` (max - min) over :data:`SEEDS`, per figure, from the runs' ``figures``.
+
+    Variants without a run at every seed are left out.
+    """
     variants = {}
     for variant in VARIANTS:
+        if any(run_name(variant, seed) not in runs for seed in SEEDS):
+            continue
         values = [runs[run_name(variant, seed)]["figures"] for seed in SEEDS]
         variants[variant] = {
             "seeds": list(SEEDS),
@@ -117,7 +126,7 @@ def compare(variants: dict[str, dict]) -> dict[str, list[dict]]:
     ``separated`` is True when the two variants' seed ranges do not overlap
     (the difference is larger than the sum of the half spreads).
     """
-    names, comparisons = list(VARIANTS), {}
+    names, comparisons = [name for name in VARIANTS if name in variants], {}
     for figure in FIGURES:
         rows = []
         for index, a in enumerate(names):
@@ -128,6 +137,50 @@ def compare(variants: dict[str, dict]) -> dict[str, list[dict]]:
                              "separated": abs(difference) > half_spreads})
         comparisons[figure] = rows
     return comparisons
+
+
+#: The longer-schedule check: the two variants furthest apart at 2,000 steps, trained three times longer.
+LONG_CHECK = {"variants": ("zero-order", "no-jacobian-equivariance"), "seed": 1, "steps": 6000,
+              "configs": "checkpoints/ablation/long/<variant>.yaml"}
+#: The figures whose ordering the longer check compares.
+ORDERING_FIGURES = ("L1 / no motion", "AKD (px)", "AKD / no motion", "cross-id relative / affine",
+                    "cross-id L1 relative", "cross-id L1 absolute")
+
+
+def long_checkpoint_path(variant: str, seed: int = 1) -> Path:
+    """``checkpoints/ablation/long/<variant>-seed<seed>.pth.tar``: the longer-schedule run's weights."""
+    return ABLATION_DIR / "long" / f"{run_name(variant, seed)}.pth.tar"
+
+
+def ordering_check(runs: dict[str, dict], variants: dict[str, dict], long_runs: dict[str, dict]) -> dict[str, dict]:
+    """Whether the two :data:`LONG_CHECK` variants keep their order from 2,000 to 6,000 steps, per figure.
+
+    ``runs``/``variants`` are results.json's 2,000-step runs and summaries,
+    ``long_runs`` the longer runs (``{"<variant>-seed1": {"figures": ...}}``).
+    Per figure of :data:`ORDERING_FIGURES`: the difference ``b - a`` (lower is
+    better) of the mean over seeds and of the same seed at 2,000 steps, the
+    difference at 6,000, and ``same_order`` (the signs of the seed mean's and
+    the longer run's differences agree).
+
+    Example:
+        >>> fig = lambda value: {"figures": {name: value for name in ORDERING_FIGURES}}
+        >>> runs = {"zero-order-seed1": fig(2.0), "no-jacobian-equivariance-seed1": fig(1.0)}
+        >>> variants = {"zero-order": {"mean": fig(2.0)["figures"]}, "no-jacobian-equivariance": {"mean": fig(1.5)["figures"]}}
+        >>> long_runs = {"zero-order-seed1": fig(1.0), "no-jacobian-equivariance-seed1": fig(0.5)}
+        >>> ordering_check(runs, variants, long_runs)["AKD (px)"]["same_order"]
+        True
+    """
+    a, b = LONG_CHECK["variants"]
+    seed = LONG_CHECK["seed"]
+    checked = {}
+    for figure in ORDERING_FIGURES:
+        short_mean = variants[b]["mean"][figure] - variants[a]["mean"][figure]
+        short_seed = runs[run_name(b, seed)]["figures"][figure] - runs[run_name(a, seed)]["figures"][figure]
+        longer = long_runs[run_name(b, seed)]["figures"][figure] - long_runs[run_name(a, seed)]["figures"][figure]
+        checked[figure] = {"pair": f"{b} - {a}", "difference_2000_mean": short_mean,
+                           f"difference_2000_seed{seed}": short_seed, f"difference_{LONG_CHECK['steps']}_seed{seed}": longer,
+                           "same_order": (short_mean > 0) == (longer > 0)}
+    return checked
 
 
 #: The columns of :func:`markdown_table`.

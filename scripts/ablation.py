@@ -1,7 +1,8 @@
 """The ablation of issue 17: train every variant at every seed, evaluate them, and write results.json.
 
-    .venv/bin/python scripts/ablation.py train [--jobs 2]   # 4 variants x 2 seeds, fomm-nb train --threads 1 each
-    .venv/bin/python scripts/ablation.py evaluate [--jobs 2] # fomm-nb evaluate --videos 50 on every checkpoint
+    .venv/bin/python scripts/ablation.py train [--jobs 2]    # 5 variants x 2 seeds, fomm-nb train --threads 1 each
+    .venv/bin/python scripts/ablation.py long [--jobs 2]     # the longer-schedule check: 2 variants, 6,000 steps
+    .venv/bin/python scripts/ablation.py evaluate [--jobs 2] [--force] [RUN ...]  # fomm-nb evaluate --videos 50
     .venv/bin/python scripts/ablation.py diagnose            # keypoints, Jacobians, masks: diagnostics.json
     .venv/bin/python scripts/ablation.py table               # the Markdown table of results.json
 
@@ -9,15 +10,29 @@
 --data procedural --seed N --out runs/ablation/<variant>-seedN --threads 1``
 and copies each run's ``model.pth.tar`` to
 ``checkpoints/ablation/<variant>-seedN.pth.tar``; its wall time goes to
-``checkpoints/ablation/training.json``. ``evaluate`` runs ``fomm-nb evaluate
---model checkpoints/ablation/<variant>-seedN.pth.tar --videos 50 --json ...``
-on each (and on the bundled model, and one small run that the tests
-reproduce) and writes ``checkpoints/ablation/results.json``: every run's
-metrics, each variant's mean and spread over seeds, and which variant
-differences are larger than the seed spread.
+``checkpoints/ablation/training.json``. A run whose folder holds a checkpoint
+(one is written every 200 steps) is resumed with ``--resume``.
+
+``long`` does the same for the longer-schedule check (:data:`LONG_CHECK`):
+``fomm-nb train --config checkpoints/ablation/long/<variant>.yaml ... --out
+runs/ablation-long/<variant>-seed1 --threads 1 --checkpoint-every 500``,
+weights to ``checkpoints/ablation/long/<variant>-seed1.pth.tar``. A run
+finished outside this script by the same command is adopted: its wall time is
+read from ``runs/ablation-long/started`` (seconds since the epoch, written when
+it was started) to its ``model.pth.tar``.
+
+``evaluate`` runs ``fomm-nb evaluate --model <checkpoint> --videos 50 --json
+...`` on each run (and on the bundled model, the longer runs, and one small
+run that the tests reproduce) and writes ``checkpoints/ablation/results.json``:
+every run's metrics, each variant's mean and spread over seeds, which variant
+differences are larger than the seed spread, and whether the longer check
+keeps the order. A run already in results.json, evaluated with the same
+landmark detector (its SHA-256), is kept unless named or ``--force`` is given.
+Run names: ``<variant>-seedN``, ``long/<variant>-seed1``, ``bundled``, ``small``.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -28,7 +43,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from fomm_nb.ablation import ABLATION_DIR, SEEDS, VARIANTS, compare, figures, markdown_table, run_name, summarise
+from fomm_nb.ablation import (
+    ABLATION_DIR,
+    LONG_CHECK,
+    SEEDS,
+    VARIANTS,
+    compare,
+    figures,
+    long_checkpoint_path,
+    markdown_table,
+    ordering_check,
+    run_name,
+    summarise,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ABLATION_DIR
@@ -36,6 +63,7 @@ FOMM = [sys.executable, "-m", "fomm_nb.cli"]
 VIDEOS, FRAMES = 50, 32
 #: The run the tests evaluate again (a few short videos), and how.
 SMALL_RUN = {"run": "zero-order-seed1", "videos": 3, "frames": 8}
+LONG_RUNS = "runs/ablation-long"
 #: Without training.json (the runs of 2026-12-05 were trained by an earlier session whose logs were lost).
 WALL_TIME_NOTE = ("not recorded in the checkpoint; the earlier session measured about 1.7 s per step on one core "
                   "under load (two runs at a time on the 2-core machine), about 57 min per 2,000-step run")
@@ -43,6 +71,12 @@ WALL_TIME_NOTE = ("not recorded in the checkpoint; the earlier session measured 
 def train_command(variant, seed):
     return ["fomm-nb", "train", "--config", f"checkpoints/ablation/{variant}.yaml", "--data", "procedural",
             "--seed", str(seed), "--out", f"runs/ablation/{run_name(variant, seed)}", "--threads", "1"]
+
+
+def long_train_command(variant, seed=LONG_CHECK["seed"]):
+    return ["fomm-nb", "train", "--config", f"checkpoints/ablation/long/{variant}.yaml", "--data", "procedural",
+            "--seed", str(seed), "--out", f"{LONG_RUNS}/{run_name(variant, seed)}", "--threads", "1",
+            "--checkpoint-every", "500"]
 
 
 def evaluate_command(model, videos=VIDEOS, frames=FRAMES):
@@ -59,72 +93,166 @@ def _call(command, threads):
     return time.perf_counter() - start, done.stdout
 
 
+def _training_record(command, seconds, resumed):
+    """training.json's entry for a finished run: command, seed, wall time, steps per second from its log."""
+    out = ROOT / command[command.index("--out") + 1]
+    rows = (out / "log.csv").read_text().strip().splitlines()
+    step, training_seconds = (float(value) for value in rows[-1].split(",")[:2])
+    return {"command": " ".join(command), "seed": int(command[command.index("--seed") + 1]),
+            "wall_time_s": round(seconds, 1), "training_seconds_in_log": training_seconds,
+            "steps_per_second": round(step / training_seconds, 2), "resumed": resumed,
+            "load_average_at_end": round(os.getloadavg()[0], 1), "log": f"{command[command.index('--out') + 1]}/log.csv"}
+
+
+def _train_runs(todo, jobs, record_key):
+    """Train each ``(command, target checkpoint)`` of ``todo``, ``jobs`` at a time; wall times into training.json."""
+    record_path = HERE / "training.json"
+
+    def one(command, target):
+        out = ROOT / command[command.index("--out") + 1]
+        resumed = (out / "checkpoint.pth.tar").exists()
+        seconds, _ = _call(command + (["--resume"] if resumed else []), threads=1)
+        shutil.copy(out / "model.pth.tar", target)
+        return target, _training_record(command, seconds, resumed)
+
+    with ThreadPoolExecutor(max(jobs, 1)) as pool:
+        for target, entry in pool.map(lambda item: one(*item), todo):
+            record = json.loads(record_path.read_text()) if record_path.exists() else {}
+            record[record_key(target)] = entry
+            record_path.write_text(json.dumps(record, indent=2) + "\n")
+            print(f"{target.name}: {entry['wall_time_s'] / 60:.1f} min")
+
+
 def train(jobs):
     """Train every run not yet in checkpoints/ablation/, ``jobs`` at a time, and record their wall times."""
+    todo = [(train_command(v, s), HERE / f"{run_name(v, s)}.pth.tar") for v in VARIANTS for s in SEEDS
+            if not (HERE / f"{run_name(v, s)}.pth.tar").exists()]
+    _train_runs(todo, jobs, record_key=lambda target: target.name.removesuffix(".pth.tar"))
+
+
+def long(jobs):
+    """The longer-schedule check: train (or adopt) each :data:`LONG_CHECK` run not yet in checkpoints/ablation/long/."""
+    seed, todo = LONG_CHECK["seed"], []
     record_path = HERE / "training.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    todo = [(v, s) for v in VARIANTS for s in SEEDS if not (HERE / f"{run_name(v, s)}.pth.tar").exists()]
-
-    def one(variant, seed):
-        command = train_command(variant, seed)
-        seconds, _ = _call(command, threads=1)
-        shutil.copy(ROOT / command[-3] / "model.pth.tar", HERE / f"{run_name(variant, seed)}.pth.tar")
-        return run_name(variant, seed), {"command": " ".join(command), "seed": seed, "wall_time_s": round(seconds, 1),
-                                         "log": f"{command[-3]}/log.csv"}
-
-    with ThreadPoolExecutor(jobs) as pool:
-        for name, entry in pool.map(lambda item: one(*item), todo):
-            record[name] = entry
+    for variant in LONG_CHECK["variants"]:
+        command, target = long_train_command(variant, seed), long_checkpoint_path(variant, seed)
+        out = ROOT / LONG_RUNS / run_name(variant, seed)
+        if target.exists():
+            continue
+        if (out / "model.pth.tar").exists():  # finished outside this script, by the same command
+            started = ROOT / LONG_RUNS / "started"
+            seconds = (out / "model.pth.tar").stat().st_mtime - float(started.read_text()) if started.exists() else None
+            entry = _training_record(command, seconds or 0.0, resumed=False)
+            if seconds is None:
+                entry["wall_time_s"] = None
+            entry["wall_time_from"] = f"{LONG_RUNS}/started to the mtime of its model.pth.tar"
+            shutil.copy(out / "model.pth.tar", target)
+            record = json.loads(record_path.read_text()) if record_path.exists() else {}
+            record[f"long/{run_name(variant, seed)}"] = entry
             record_path.write_text(json.dumps(record, indent=2) + "\n")
-            print(f"{name}: {entry['wall_time_s'] / 60:.1f} min")
+            print(f"{target.name}: adopted, {entry['wall_time_s']} s")
+            continue
+        todo.append((command, target))
+    _train_runs(todo, jobs, record_key=lambda target: f"long/{target.name.removesuffix('.pth.tar')}")
 
 
 def _metrics(model, videos, frames, threads):
-    """``fomm-nb evaluate`` on ``model``: its JSON report, read back from a temporary file."""
+    """``fomm-nb evaluate`` on ``model``: its JSON report, read back from a temporary file, and its seconds."""
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "report.json"
-        _call(evaluate_command(model, videos, frames) + ["--json", str(target)], threads)
-        return json.loads(target.read_text())
+        seconds, _ = _call(evaluate_command(model, videos, frames) + ["--json", str(target)], threads)
+        return {**json.loads(target.read_text()), "evaluate_seconds": round(seconds, 1)}
 
 
-def evaluate(jobs):
+def _detector_fingerprint():
+    """The SHA-256 of the shipped landmark detector and its card's held-out errors: what AKD was read with."""
+    from fomm_nb.landmarks import DETECTOR_PATH, load_landmark_detector
+
+    errors = {k.split("/", 1)[1]: v for k, v in load_landmark_detector().card.items() if k.startswith("held_out_error_px/")}
+    return hashlib.sha256(DETECTOR_PATH.read_bytes()).hexdigest(), errors
+
+
+def _tasks():
+    """Every evaluation of results.json: run name -> (checkpoint, videos, frames)."""
+    tasks = {run_name(v, s): (f"checkpoints/ablation/{run_name(v, s)}.pth.tar", VIDEOS, FRAMES) for v in VARIANTS for s in SEEDS}
+    for variant in LONG_CHECK["variants"]:
+        name = run_name(variant, LONG_CHECK["seed"])
+        tasks[f"long/{name}"] = (str(long_checkpoint_path(variant, LONG_CHECK["seed"]).relative_to(ROOT)), VIDEOS, FRAMES)
+    tasks["bundled"] = ("checkpoints/fomm-nb-faces.pth.tar", VIDEOS, FRAMES)
+    tasks["small"] = (f"checkpoints/ablation/{SMALL_RUN['run']}.pth.tar", SMALL_RUN["videos"], SMALL_RUN["frames"])
+    return tasks
+
+
+def _stored_reports(previous, fingerprint):
+    """The reports of results.json ``previous`` that were read with the detector ``fingerprint``: name -> report."""
+    sha, errors = fingerprint
+    protocol = previous.get("protocol", {})
+    if protocol.get("detector_sha256", sha) != sha or protocol.get("detector_held_out_error_px") != errors:
+        return {}
+    stored = {name: run["metrics"] for name, run in previous.get("runs", {}).items()}
+    stored.update({f"long/{name}": run["metrics"] for name, run in previous.get("long_check", {}).get("runs", {}).items()})
+    if "bundled" in previous:
+        stored["bundled"] = previous["bundled"]["metrics"]
+    if "small_run" in previous:
+        stored["small"] = previous["small_run"]["metrics"]
+    return stored
+
+
+def _run_entry(name, checkpoint, report, training, command):
+    variant, seed = name.split("/")[-1].rsplit("-seed", 1)
+    trained = training.get(name, {})
+    return {"variant": variant, "seed": int(seed), "checkpoint": checkpoint, "train_command": " ".join(command),
+            "evaluate_command": " ".join(evaluate_command(checkpoint)), "wall_time_s": trained.get("wall_time_s"),
+            **({"steps_per_second": trained["steps_per_second"]} if "steps_per_second" in trained else {}),
+            **({} if trained else {"wall_time_note": WALL_TIME_NOTE}),
+            "metrics": report, "figures": figures(report)}
+
+
+def evaluate(jobs, names=(), force=False):
+    """Evaluate the runs ``names`` (default: those not in results.json with this detector; all with ``force``)."""
     training = json.loads((HERE / "training.json").read_text()) if (HERE / "training.json").exists() else {}
-    names = [run_name(v, s) for v in VARIANTS for s in SEEDS]
-    models = [f"checkpoints/ablation/{name}.pth.tar" for name in names]
-    small_model = f"checkpoints/ablation/{SMALL_RUN['run']}.pth.tar"
-    tasks = [(model, VIDEOS, FRAMES) for model in models + ["checkpoints/fomm-nb-faces.pth.tar"]]
-    tasks.append((small_model, SMALL_RUN["videos"], SMALL_RUN["frames"]))
+    previous = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else {}
+    fingerprint = _detector_fingerprint()
+    tasks = _tasks()
+    unknown = set(names) - set(tasks)
+    if unknown:
+        raise SystemExit(f"unknown runs {sorted(unknown)}; the runs are {', '.join(tasks)}")
+    reports = {} if force else {k: v for k, v in _stored_reports(previous, fingerprint).items() if k not in names}
+    missing = [name for name in tasks if name not in reports and (ROOT / tasks[name][0]).exists()]
+    print(f"evaluating {len(missing)} runs: {', '.join(missing)}; kept from results.json: {len(reports)}", flush=True)
     threads = 1 if jobs > 1 else 2
-    start = time.perf_counter()
-    with ThreadPoolExecutor(jobs) as pool:
-        reports = list(pool.map(lambda task: _metrics(*task, threads), tasks))
-    runs = {}
-    for name, model, report in zip(names, models, reports):
-        variant, seed = name.rsplit("-seed", 1)
-        trained = training.get(name, {})
-        runs[name] = {"variant": variant, "seed": int(seed), "checkpoint": model,
-                      "train_command": " ".join(train_command(variant, int(seed))),
-                      "evaluate_command": " ".join(evaluate_command(model)),
-                      "wall_time_s": trained.get("wall_time_s"),
-                      **({} if trained else {"wall_time_note": WALL_TIME_NOTE}),
-                      "metrics": report, "figures": figures(report)}
-    variants = summarise(runs)
-    from fomm_nb.landmarks import load_landmark_detector
+    with ThreadPoolExecutor(max(jobs, 1)) as pool:
+        for name, report in zip(missing, pool.map(lambda name: _metrics(*tasks[name], threads), missing)):
+            reports[name] = report
+            print(f"{name}: {report['evaluate_seconds'] / 60:.1f} min", flush=True)
 
+    runs = {name: _run_entry(name, tasks[name][0], reports[name], training,
+                             train_command(*name.rsplit("-seed", 1)[:1], int(name.rsplit("-seed", 1)[1])))
+            for name in tasks if "/" not in name and name not in ("bundled", "small") and name in reports}
+    variants = summarise(runs)
+    seconds = [report["evaluate_seconds"] for report in reports.values() if "evaluate_seconds" in report]
     results = {
         "protocol": {"videos": VIDEOS, "frames": FRAMES, "data": "test split of the procedural faces, seed 0",
                      "akd_reader": "fomm_nb.landmarks (checkpoints/landmarks.pth.tar), independent of every model",
-                     "detector_held_out_error_px": {k.split("/", 1)[1]: v for k, v in load_landmark_detector().card.items()
-                                                    if k.startswith("held_out_error_px/")},
-                     "spread": "max - min over the seeds", "evaluation_minutes": round((time.perf_counter() - start) / 60, 1)},
+                     "detector_sha256": fingerprint[0], "detector_held_out_error_px": fingerprint[1],
+                     "spread": "max - min over the seeds",
+                     "evaluate_seconds": "per run, in its metrics: one fomm-nb evaluate process, one thread, "
+                                         f"{jobs} at a time on the shared 2-core machine",
+                     "evaluation_minutes": round(sum(seconds) / 60, 1) if seconds else None},
         "runs": runs,
         "variants": variants,
         "comparisons": compare(variants),
-        "bundled": {"checkpoint": "checkpoints/fomm-nb-faces.pth.tar", "metrics": reports[-2], "figures": figures(reports[-2])},
-        "small_run": {**SMALL_RUN, "checkpoint": small_model,
-                      "evaluate_command": " ".join(evaluate_command(small_model, SMALL_RUN["videos"], SMALL_RUN["frames"])),
-                      "metrics": reports[-1]},
+        "bundled": {"checkpoint": tasks["bundled"][0], "metrics": reports["bundled"], "figures": figures(reports["bundled"])},
+        "small_run": {**SMALL_RUN, "checkpoint": tasks["small"][0],
+                      "evaluate_command": " ".join(evaluate_command(*tasks["small"])), "metrics": reports["small"]},
     }
+    long_names = [f"long/{run_name(v, LONG_CHECK['seed'])}" for v in LONG_CHECK["variants"]]
+    if all(name in reports for name in long_names):
+        long_runs = {name.split("/")[1]: _run_entry(name, tasks[name][0], reports[name], training,
+                                                    long_train_command(name.split("/")[1].rsplit("-seed", 1)[0]))
+                     for name in long_names}
+        results["long_check"] = {**LONG_CHECK, "runs": long_runs,
+                                 "ordering": ordering_check(runs, variants, long_runs)}
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(markdown_table(results))
 
@@ -202,13 +330,20 @@ def diagnose(videos=10, frames=32):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["train", "evaluate", "diagnose", "table"])
+    parser.add_argument("step", choices=["train", "long", "evaluate", "diagnose", "table"])
+    parser.add_argument("runs", nargs="*", help="evaluate: these runs only (e.g. no-pyramid-seed1 long/zero-order-seed1 "
+                                                "bundled small); the others are kept from results.json")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each when more than one)")
+    parser.add_argument("--force", action="store_true", help="evaluate: every run again, none kept from results.json")
     args = parser.parse_args()
+    if args.runs and args.step != "evaluate":
+        parser.error("run names are for evaluate only")
     if args.step == "train":
         train(args.jobs)
+    elif args.step == "long":
+        long(args.jobs)
     elif args.step == "evaluate":
-        evaluate(args.jobs)
+        evaluate(args.jobs, args.runs, args.force)
     elif args.step == "diagnose":
         diagnose()
     else:

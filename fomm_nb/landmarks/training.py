@@ -78,12 +78,15 @@ def training_frames(num_frames: int, size: int = 64, seed: int = 0, per_video: i
 
 
 def train_landmark_detector(steps: int = 1500, batch_size: int = 32, num_frames: int = 12_000, width: int = 16,
-                            learning_rate: float = 2e-3, seed: int = 0, progress: bool = False
+                            learning_rate: float = 2e-3, seed: int = 0, progress: bool = False,
+                            degraded_fraction: float = 0.5, max_blur: float = _MAX_BLUR, max_noise: float = _MAX_NOISE
                             ) -> tuple[LandmarkDetector, dict[str, list[float]]]:
     """Train a detector from scratch: ``(detector in eval mode, {"loss": per step, "seconds": per step})``.
 
     Adam, the learning rate divided by 5 at 60 % and 85 % of ``steps``; the
     loss is the mean distance in pixels between predicted and true landmarks.
+    A share ``degraded_fraction`` of every batch is blurred (sigma uniform in
+    ``[0, max_blur]`` pixels) and noised (standard deviation uniform in ``[0, max_noise]``).
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -102,9 +105,9 @@ def train_landmark_detector(steps: int = 1500, batch_size: int = 32, num_frames:
     for _ in steps_range:
         pick = torch.randint(len(images), (batch_size,), generator=generator)
         batch = images[pick].float() / 255
-        degraded = torch.rand(batch_size, generator=generator) < 0.5  # half the batch blurred and noised
-        blur = torch.rand(batch_size, generator=generator) * _MAX_BLUR * degraded
-        noise = torch.rand(batch_size, generator=generator) * _MAX_NOISE * degraded
+        degraded = torch.rand(batch_size, generator=generator) < degraded_fraction  # this share blurred and noised
+        blur = torch.rand(batch_size, generator=generator) * max_blur * degraded
+        noise = torch.rand(batch_size, generator=generator) * max_noise * degraded
         predicted = detector(degrade(batch, blur, noise, generator))
         loss = torch.linalg.vector_norm(predicted - targets[pick], dim=-1).mean()
         optimiser.zero_grad()
