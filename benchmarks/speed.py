@@ -47,7 +47,7 @@ from common import (
     synthetic_clip,
 )
 from fomm_nb.animate import PRECISIONS, AnimationEngine
-from fomm_nb.autotune import autotune, explain
+from fomm_nb.autotune import autotune
 
 #: The environment of each ``--isa`` choice (``native``: none of these set).
 ISA_ENVIRONMENTS = {
@@ -126,10 +126,10 @@ def measure(name, args, peak):
     print(f"engine set-up (inference copy, source encoding): {setup:.2f} s, once per model")
     if args.autotune or args.explain_speed:
         start = time.perf_counter()
-        autotune(engine)
+        tuning = autotune(engine)
         print(f"autotuned in {time.perf_counter() - start:.2f} s (cached: once per model, shape, torch, CPU and ISA)")
-    if args.explain_speed:
-        print(explain(engine))
+        if args.explain_speed:
+            print(tuning.explain())
 
     reference = ReferenceLoop(model, source, frames)
     expected = np.stack(reference.animate())
@@ -234,7 +234,8 @@ def main():
     parser.add_argument("--isa", help="comma-separated: native, avx2 (each run in a child process)")
     parser.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
     parser.add_argument("--autotune", action="store_true", help="autotune the engine's layers (fomm_nb.autotune)")
-    parser.add_argument("--explain-speed", action="store_true", help="autotune, and print each layer's path")
+    parser.add_argument("--explain-speed", action="store_true",
+                        help="autotune, and print each layer's paths timed, the one kept and why (fomm-nb animate too)")
     parser.add_argument("--memory-frames", type=int, default=32, help="frames animated for the peak memory")
     parser.add_argument("--memory", choices=["reference", "engine"], help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, default=8, help=argparse.SUPPRESS)

@@ -1,4 +1,4 @@
-"""Per-layer autotuning: each layer of the engine's inference copy takes its fastest exact path on this machine.
+"""Autotuning: the engine takes its fastest exact settings on this machine, and says why.
 
 Some layers of :func:`~fomm_nb.optimize.optimize_for_inference`'s copy can
 compute the same numbers two ways, and which is faster depends on the CPU,
@@ -11,21 +11,30 @@ its instruction set, the threads and the activation's shape:
 
 :func:`autotune` records each layer's input shape on one batch, times every
 path of every layer on that shape (best of a few calls, on the threads one
-engine worker gets), and sets each layer's ``path`` to the fastest. The choices
-are cached in ``autotune.json`` in the checkpoint folder (``$FOMM_NB_HOME``,
-see :func:`fomm_nb.download.cache_dir`), under a key made of the torch
-version, the CPU model, the instruction set torch uses, the threads, the
-model's architecture and the shapes; a cache file that cannot be read is
-ignored with a warning and written again.
+engine worker gets), and sets each layer's ``path`` to the fastest.
+:func:`tune_engine` first times the engine's number of workers and its batch
+size (seconds per frame; only the batch sizes that
+:func:`~fomm_nb.arguments.check_batch_memory` lets through), then tunes the
+layers at the settings kept. Both return a :class:`Tuning`: every candidate's
+time, the one kept and why; ``print(tuning.explain())`` is what
+``fomm-nb animate --explain-speed`` prints.
+
+The results are cached in ``autotune.json`` in the checkpoint folder
+(``$FOMM_NB_HOME``, see :func:`fomm_nb.download.cache_dir`), under a key made of
+the torch version, the CPU model, the instruction set torch uses, the threads,
+the model's architecture and the shapes; a cache file that cannot be read is
+ignored with a warning and written again, one that cannot be written is left
+alone with a warning.
 
 Example:
     >>> import numpy as np
-    >>> from fomm_nb.animate import AnimationEngine
     >>> from fomm_nb.hub import get_model
     >>> engine = AnimationEngine(get_model("demo", device="cpu"), batch_size=2)
     >>> _ = engine.set_source(np.zeros((64, 64, 3), np.float32))
-    >>> choices = autotune(engine, cache=False)  # {layer name: path}
-    >>> set(choices.values()) <= {"winograd", "direct", "sub-pixel", "upsampled"}
+    >>> tuning = autotune(engine, cache=False)
+    >>> set(tuning.choices.values()) <= {"winograd", "direct", "sub-pixel", "upsampled"}
+    True
+    >>> all(layer.kept == min(layer.seconds, key=layer.seconds.get) for layer in tuning.layers.values())
     True
 """
 
@@ -34,26 +43,141 @@ import json
 import platform
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from .animate import AnimationEngine, torch_threads
+from .arguments import check_batch_memory
+from .config import DEFAULT_BATCH_SIZE
 from .download import cache_dir
+from .errors import FommError, InputError
+from .model import FirstOrderModel
+from .motion import MotionOptions
 from .optimize import PHASE_MIN_SIZE, UpsampledConvReLU
 from .winograd import WinogradConv2d
 
-__all__ = ["autotune", "explain", "tunable_layers", "PATHS", "CACHE_FILE"]
+__all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "LayerChoice", "EngineChoice",
+           "PATHS", "CACHE_FILE", "BATCH_SIZES", "WORKERS", "TIE", "TRIAL_CALLS"]
 
 #: The exact paths of each tunable layer type.
 PATHS = {WinogradConv2d: ("winograd", "direct"), UpsampledConvReLU: ("sub-pixel", "upsampled")}
 #: The cache's file name in the checkpoint folder.
 CACHE_FILE = "autotune.json"
+#: The batch sizes :func:`tune_engine` times (those the memory check refuses are left out). Larger batches
+#: gained under 3% per frame at vox-256 on 2 cores and cost memory, which a classroom server runs short of.
+BATCH_SIZES = (1, 2, 4, 8)
+#: The numbers of workers :func:`tune_engine` times on CPU (those above the threads are left out).
+WORKERS = (1, 2, 4)
+#: Calls of each setting when timing (a warm-up, then up to two timed): what timing costs, in batches.
+TRIAL_CALLS = 3
+#: Settings within this fraction of the fastest time per frame count as ties (timing noise on a shared
+#: machine); the smallest batch of them is kept, for its memory and its latency.
+TIE = 0.05
 
 
 def tunable_layers(network: nn.Module) -> dict[str, nn.Module]:
     """The layers of ``network`` with more than one path, by name."""
     return {name: module for name, module in network.named_modules() if type(module) in PATHS}
+
+
+@dataclass
+class LayerChoice:
+    """One layer's tuning: its input shape ``(B, C, H, W)``, each path's best time in seconds, the path kept."""
+
+    shape: tuple[int, ...]
+    seconds: dict[str, float]
+    kept: str
+
+    @property
+    def reason(self) -> str:
+        """Why ``kept`` was kept, in words."""
+        if len(self.seconds) == 1:
+            return f"the only path for inputs under {PHASE_MIN_SIZE} pixels a side"
+        others = sorted((path for path in self.seconds if path != self.kept), key=self.seconds.get)
+        return f"fastest, {self.seconds[others[0]] / self.seconds[self.kept]:.2f}x faster than {others[0]}"
+
+
+@dataclass
+class EngineChoice:
+    """The engine's workers and batch size: seconds per frame of each ``(workers, batch size)`` timed, those kept.
+
+    ``refused`` are the batch sizes :func:`~fomm_nb.arguments.check_batch_memory`
+    refused (not timed); ``untimed`` says why nothing was timed, when nothing was.
+    """
+
+    workers: int
+    batch_size: int
+    seconds: dict[tuple[int, int], float]
+    refused: tuple[int, ...] = ()
+    untimed: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why these settings were kept, in words."""
+        if self.untimed:
+            return self.untimed
+        fastest = min(self.seconds, key=self.seconds.get)
+        if fastest == (self.workers, self.batch_size):
+            return "fastest per frame"
+        slower = self.seconds[(self.workers, self.batch_size)] / self.seconds[fastest] - 1
+        return (f"the smallest batch within {TIE:.0%} of the fastest ({fastest[0]} workers, batch {fastest[1]}: "
+                f"{slower:.1%} slower per frame, less memory)")
+
+
+@dataclass
+class Tuning:
+    """What :func:`autotune` / :func:`tune_engine` timed and kept, where it is cached, under which key."""
+
+    key: str
+    layers: dict[str, LayerChoice]
+    cache: Path | None
+    cached: bool
+    engine: EngineChoice | None = None
+    engine_key: str | None = None
+    engine_cached: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def choices(self) -> dict[str, str]:
+        """``{layer name: path kept}``."""
+        return {name: layer.kept for name, layer in self.layers.items()}
+
+    def explain(self) -> str:
+        """The printout of ``--explain-speed``: the cache, the key, the engine's settings and each layer's path."""
+        where = "not used" if self.cache is None else str(self.cache)
+        lines = [f"autotune cache: {where}", f"key (torch | CPU | ISA | threads per worker | model and shapes): {self.key}"]
+        if self.engine is not None:
+            lines += _engine_lines(self.engine, self.engine_key, self.engine_cached)
+        source = "read from the cache (timed when first seen)" if self.cached else "timed now"
+        lines.append(f"layers: each path's best time on the layer's input, {source}")
+        width = max((len(name) for name in self.layers), default=0)
+        for name, layer in self.layers.items():
+            timed = ", ".join(f"{path} {1e3 * seconds:.3f} ms" for path, seconds in layer.seconds.items())
+            shape = "x".join(map(str, layer.shape))
+            lines.append(f"  {name:{width}s}  {shape:>16s}  {timed:44s} -> {layer.kept}: {layer.reason}")
+        return "\n".join(lines + self.notes)
+
+
+def _engine_lines(choice, key, cached):
+    how = "read from the cache" if cached else "timed now"
+    lines = [f"engine key: {key}", f"engine: {choice.workers} worker{'s' if choice.workers > 1 else ''}, batch {choice.batch_size}: {choice.reason}"
+             + (f" ({how}; ms per frame below)" if choice.seconds else "")]
+    batches = sorted({batch for _, batch in choice.seconds})
+    lines.append("  " + " " * 10 + "".join(f"{f'batch {batch}':>10s}" for batch in batches))
+    for workers in sorted({workers for workers, _ in choice.seconds}):
+        cells = (choice.seconds.get((workers, batch)) for batch in batches)
+        lines.append(f"  {workers} worker{'s' if workers > 1 else ' '} " + "".join(
+            f"{'-' if s is None else f'{1e3 * s:.1f}':>10s}" for s in cells))
+    if not choice.seconds:
+        lines = lines[:2]
+    if choice.refused:
+        lines.append(f"  batch {', '.join(map(str, choice.refused))}: refused by the memory check (not timed)")
+    return lines
 
 
 def _paths(module, shape):
@@ -63,8 +187,19 @@ def _paths(module, shape):
     return paths
 
 
+def _trial(engine, batch_size):
+    """Animate one batch of ``batch_size`` (the source as every driving frame), leaving the engine's state as it was."""
+    initial = engine.kp_driving_initial  # the trial batch must not become the reference of relative motion
+    try:
+        out = engine.animate_batch(engine.encoding.image.expand(batch_size, -1, -1, -1))
+        if out.device.type == "cuda":
+            torch.cuda.synchronize(out.device)
+    finally:
+        engine.kp_driving_initial = initial
+
+
 def _input_shapes(engine, layers):
-    """The input shape each layer sees while the engine animates one batch (its source as every driving frame)."""
+    """The input shape each layer sees while the engine animates one batch."""
     shapes = {}
 
     def record(name):
@@ -74,11 +209,9 @@ def _input_shapes(engine, layers):
         return hook
 
     hooks = [module.register_forward_pre_hook(record(name)) for name, module in layers.items()]
-    initial = engine.kp_driving_initial  # the trial batch must not become the reference of relative motion
     try:
-        engine.animate_batch(engine.encoding.image.expand(engine.batch_size, -1, -1, -1))
+        _trial(engine, engine.batch_size)
     finally:
-        engine.kp_driving_initial = initial
         for hook in hooks:
             hook.remove()
     return shapes
@@ -91,52 +224,105 @@ def _cpu_model():
         return platform.processor() or platform.machine()
 
 
+def _machine(model, threads):
+    """torch, the CPU (or the GPU), its ISA, the threads, and a digest of the architecture and ``extra``."""
+    device = model.device
+    capability = torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else torch.cuda.get_device_name(device)
+    return f"torch {torch.__version__} | {_cpu_model()} | {capability} | {threads} threads"
+
+
+def _digest(model, extra):
+    architecture = [(name, tuple(tensor.shape)) for name, tensor in model.state_dict().items()]
+    return hashlib.sha256(repr((architecture, extra)).encode()).hexdigest()[:16]
+
+
 def _key(engine, threads, shapes):
-    """What the timings depend on: torch, the CPU, its ISA, the threads, the architecture and the shapes."""
-    architecture = [(name, tuple(tensor.shape)) for name, tensor in engine.network.state_dict().items()]
-    digest = hashlib.sha256(repr((architecture, sorted(shapes.items()))).encode()).hexdigest()[:16]
-    capability = torch.backends.cpu.get_cpu_capability() if engine.device.type == "cpu" else str(engine.device)
-    return f"torch {torch.__version__} | {_cpu_model()} | {capability} | {threads} threads | {digest}"
+    """What the layers' timings depend on: torch, the CPU, its ISA, the threads, the architecture and the shapes."""
+    return f"{_machine(engine.model, threads)} | {_digest(engine.network, sorted(shapes.items()))}"
 
 
-def _seconds(module, x, path, repeats=3):
-    module.path = path
-    module(x)  # warm-up: kernels made on first use, oneDNN's primitives
-    best = float("inf")
+def _seconds(run, repeats=3, enough=0.5):
+    """Best time of ``run()`` over up to ``repeats`` calls after a warm-up (fewer once ``enough`` seconds are spent)."""
+    run()  # warm-up: kernels made on first use, oneDNN's primitives
+    best, spent = float("inf"), 0.0
     for _ in range(repeats):
         start = time.perf_counter()
-        module(x)
-        best = min(best, time.perf_counter() - start)
+        run()
+        took = time.perf_counter() - start
+        best, spent = min(best, took), spent + took
+        if spent >= enough:
+            break
     return best
 
 
 @torch.inference_mode()
-def _fastest(module, shape, device):
+def _time_layer(module, shape, device):
+    """A :class:`LayerChoice`: every path of ``module`` timed on a ``shape`` input, the fastest kept."""
     x = torch.rand(shape, device=device).contiguous(memory_format=torch.channels_last)
-    timings = {path: _seconds(module, x, path) for path in _paths(module, shape)}
-    return min(timings, key=timings.get)
+    seconds = {}
+    for path in _paths(module, shape):
+        module.path = path
+        seconds[path] = _seconds(lambda: module(x))
+    return LayerChoice(tuple(shape), seconds, min(seconds, key=seconds.get))
 
 
-def _read_cache(path):
-    if not path.is_file():
-        return {}
+class _Cache:
+    """The tuning cache file (``None``: not used): ``{key: entry}``, read once, written entry by entry."""
+
+    def __init__(self, use):
+        self.path, self.notes = None, []
+        if use:
+            try:
+                self.path = cache_dir() / CACHE_FILE
+            except FommError as error:
+                self._warn(f"tuning cache not used: {error}")
+
+    def _warn(self, message):
+        warnings.warn(message, stacklevel=4)
+        self.notes.append(f"note: {message}")
+
+    def read(self):
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            stored = json.loads(self.path.read_text())
+            if not isinstance(stored, dict):
+                raise ValueError("not a JSON object")
+            return stored
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            self._warn(f"{self.path}: not a tuning cache ({error}); tuning again")
+            return {}
+
+    def get(self, key):
+        entry = self.read().get(key)
+        return entry if isinstance(entry, dict) else None
+
+    def put(self, key, entry):
+        if self.path is None:
+            return
+        try:
+            self.path.write_text(json.dumps({**self.read(), key: entry}, indent=1))
+        except OSError as error:
+            self._warn(f"{self.path}: cannot write the tuning cache ({error.strerror}); tuning again next time")
+
+
+def _layers_from(entry, shapes):
+    """The cached :class:`LayerChoice` of each layer, or ``None`` when ``entry`` does not cover these layers."""
     try:
-        cache = json.loads(path.read_text())
-        if not isinstance(cache, dict):
-            raise ValueError("not a JSON object")
-        return cache
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        warnings.warn(f"{path}: not a tuning cache ({error}); tuning again", stacklevel=3)
-        return {}
+        layers = {name: LayerChoice(tuple(value["shape"]), dict(value["seconds"]), value["kept"])
+                  for name, value in entry["layers"].items()}
+    except (KeyError, TypeError, AttributeError):
+        return None  # an entry of an older layout, or none
+    return layers if set(layers) == set(shapes) else None
 
 
-def autotune(engine: AnimationEngine, cache: bool = True) -> dict[str, str]:
-    """Give each tunable layer of ``engine``'s inference copy its fastest path; returns ``{layer: path}``.
+def autotune(engine: AnimationEngine, cache: bool = True) -> Tuning:
+    """Give each tunable layer of ``engine``'s inference copy its fastest path; returns the :class:`Tuning`.
 
     Needs the engine's source (:meth:`~fomm_nb.animate.AnimationEngine.set_source`):
-    the shapes are the source's, at the engine's batch size. Every path is
-    exact (the engine's frames stay within 1e-5). The choices apply to every
-    engine sharing the inference copy (one model, one device).
+    the shapes are the source's, at the engine's batch size and workers. Every
+    path is exact (the engine's frames stay within 1e-5). The choices apply to
+    every engine sharing the inference copy (one model, one device).
     """
     engine._require_source()
     layers = tunable_layers(engine.network)
@@ -145,17 +331,125 @@ def autotune(engine: AnimationEngine, cache: bool = True) -> dict[str, str]:
     shapes = _input_shapes(engine, layers)
     threads = max(1, (engine.num_threads or torch.get_num_threads()) // engine.workers)
     key = _key(engine, threads, shapes)
-    path = cache_dir() / CACHE_FILE if cache else None
-    stored = _read_cache(path) if cache else {}
-    choices = stored.get(key)
-    if not isinstance(choices, dict) or set(choices) != set(shapes):
+    store = _Cache(cache)
+    chosen = _layers_from(store.get(key) or {}, shapes)
+    cached = chosen is not None
+    if not cached:
         with torch_threads(threads):
-            choices = {name: _fastest(layers[name], shape, engine.device) for name, shape in sorted(shapes.items())}
-        if cache:
-            path.write_text(json.dumps({**stored, key: choices}, indent=1))
+            chosen = {name: _time_layer(layers[name], shape, engine.device) for name, shape in sorted(shapes.items())}
+        store.put(key, {"layers": {name: {"shape": list(layer.shape), "seconds": layer.seconds, "kept": layer.kept}
+                                   for name, layer in chosen.items()}})
     for name, module in layers.items():
-        module.path = choices.get(name)
-    return choices
+        module.path = chosen[name].kept if name in chosen else None
+    return Tuning(key, chosen, store.path, cached, notes=store.notes)
+
+
+def _fits(batch_size, model):
+    try:
+        check_batch_memory(batch_size, model.image_size, model.device)
+        return True
+    except InputError:
+        return False
+
+
+def _pick(seconds, fits):
+    """The ``(workers, batch)`` kept: of those whose batch ``fits``, the smallest batch within :data:`TIE` of the fastest."""
+    allowed = {setting: time_ for setting, time_ in seconds.items() if fits(setting[1])}
+    if not allowed:
+        return None
+    best = min(allowed.values())
+    ties = [setting for setting, time_ in allowed.items() if time_ <= best * (1 + TIE)]
+    return min(ties, key=lambda setting: (setting[1], allowed[setting]))
+
+
+def _time_settings(model, source, workers, batches, num_threads):
+    """Seconds per frame of each ``(workers, batch)``, the layers on their built-in rule."""
+    seconds = {}
+    for count in workers:
+        engine = AnimationEngine(model, batch_size=max(batches), num_threads=num_threads, workers=count)
+        for module in tunable_layers(engine.network).values():
+            module.path = None
+        engine.set_source(source)
+        for batch in batches:
+            seconds[(count, batch)] = _seconds(lambda: _trial(engine, batch), repeats=TRIAL_CALLS - 1) / batch
+    return seconds
+
+
+def tune_engine(
+    model: FirstOrderModel,
+    source: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    options: MotionOptions | None = None,
+    num_threads: int | None = None,
+    cache: bool = True,
+    frames: int | None = None,
+    log: Callable[[str], object] | None = None,
+) -> tuple[AnimationEngine, Tuning]:
+    """An :class:`~fomm_nb.animate.AnimationEngine` for ``source`` with its workers, batch size and layers tuned.
+
+    The settings left ``None`` are timed (seconds per frame of every workers
+    count in :data:`WORKERS` up to the threads, on CPU, and every batch size in
+    :data:`BATCH_SIZES` that :func:`~fomm_nb.arguments.check_batch_memory` lets
+    through; of those within :data:`TIE` of the fastest, the smallest batch),
+    then the layers are tuned at the settings kept (:func:`autotune`). Cached
+    like the layers; a cached batch size that no longer fits in memory is not
+    used. When ``frames`` (the number of frames the engine will animate) is
+    given and timing the settings would animate more (:data:`TRIAL_CALLS` calls
+    of every setting), and nothing is cached, they are not timed: the given
+    settings, else the engine's workers and :data:`~fomm_nb.config.DEFAULT_BATCH_SIZE`.
+    ``log`` is called with one line before the settings are timed.
+
+    Args:
+        source: ``(H, W, C)`` array or ``(1, C, H, W)`` tensor, as for ``set_source``.
+
+    Returns:
+        ``(engine, tuning)``: the engine has its source set; ``tuning.explain()`` says what was chosen and why.
+
+    Example:
+        >>> engine, tuning = tune_engine(get_model("demo", device="cpu"), np.zeros((64, 64, 3), np.float32), cache=False)  # doctest: +SKIP
+        >>> (engine.workers, engine.batch_size) == (tuning.engine.workers, tuning.engine.batch_size)  # doctest: +SKIP
+        True
+    """
+    threads = num_threads or torch.get_num_threads()
+    worker_counts = [workers] if workers else [1] if model.device.type != "cpu" else [w for w in WORKERS if w <= threads]
+    batches = [batch_size] if batch_size else [b for b in BATCH_SIZES if _fits(b, model)] or [1]
+    refused = () if batch_size else tuple(b for b in BATCH_SIZES if b not in batches)
+    given = tuple(f"{name} {value} given" for name, value in (("workers", workers), ("batch", batch_size)) if value)
+    candidates = (model.image_size, worker_counts, [batch_size] if batch_size else list(BATCH_SIZES))
+    key = f"engine | {_machine(model, threads)} | {_digest(model, candidates)}"  # not what fits now: memory varies
+    store = _Cache(cache)
+    stored = (store.get(key) or {}).get("seconds_per_frame")
+    seconds = {tuple(map(int, setting.split("x"))): float(time_) for setting, time_ in stored.items()} if stored else {}
+    cached = bool(seconds) and _pick(seconds, lambda b: _fits(b, model)) is not None
+    cost = TRIAL_CALLS * len(worker_counts) * sum(batches)  # frames animated to time every setting
+    untimed = None
+    if len(worker_counts) * len(batches) == 1:
+        untimed = "the only setting left, not timed (" + (", ".join(given) or "the rest refused by the memory check") + ")"
+    elif not cached and frames is not None and cost > frames:
+        untimed = (f"not timed: timing would animate about {cost} frames, more than the {frames} to animate "
+                   "(the defaults kept, and what was given)")
+    if untimed:
+        seconds, cached = {}, False
+        default = DEFAULT_BATCH_SIZE if DEFAULT_BATCH_SIZE in batches else max(batches)
+        kept_workers, kept_batch = workers, batch_size or default
+    else:
+        if not cached:
+            if log is not None:
+                where = f"cached in {store.path}" if store.path else "not cached"
+                what = [name for name, fixed in (("the workers", workers), ("the batch size", batch_size)) if not fixed]
+                log(f"autotuning {', '.join(what)} and the layers on this machine (once; {where})")
+            seconds = _time_settings(model, source, worker_counts, batches, num_threads)
+            store.put(key, {"seconds_per_frame": {f"{w}x{b}": time_ for (w, b), time_ in seconds.items()}})
+        kept_workers, kept_batch = _pick(seconds, lambda b: _fits(b, model)) or (worker_counts[0], min(batches))
+    engine = AnimationEngine(model, batch_size=kept_batch, options=options, num_threads=num_threads, workers=kept_workers)
+    engine.set_source(source)
+    tuning = autotune(engine, cache=cache)
+    tuning.engine = EngineChoice(engine.workers, kept_batch, seconds, refused, untimed)
+    tuning.engine_key, tuning.engine_cached = key, cached
+    tuning.notes[:0] = store.notes
+    return engine, tuning
 
 
 def explain(engine: AnimationEngine) -> str:

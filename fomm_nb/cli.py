@@ -4,6 +4,7 @@
     fomm-nb animate --source IMG --driving VIDEO --model vox --out result.mp4
     fomm-nb animate --source IMG --driving VIDEO --crop face --crop-picture crops.png --best-frame
     fomm-nb animate --source PHOTO --driving VIDEO --model vox --crop face --paste-back --out whole.mp4
+    fomm-nb animate --source IMG --driving VIDEO --model vox --explain-speed   what the autotuner chose, and why
     fomm-nb models                                list the known models
     fomm-nb train --config CFG --data procedural  train a model
     fomm-nb evaluate --model demo                 metrics on held-out procedural videos
@@ -71,8 +72,17 @@ def _add_animate_arguments(parser):
                              "(at most 1920 pixels on its longer side), the photo's pixels outside the crop box")
     parser.add_argument("--out", default="result.mp4", help="output video (.mp4 or .gif)")
     parser.add_argument("--side-by-side", help="also write source | driving | result to this video")
-    parser.add_argument("--batch-size", type=int_option(1), default=DEFAULT_BATCH_SIZE,
-                        help="driving frames per batch (default %(default)s)")
+    parser.add_argument("--batch-size", type=int_option(1),
+                        help=f"driving frames per batch (default: the fastest on this machine, timed once and cached "
+                             f"when the video is long enough to pay for it; else {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--workers", type=int_option(1),
+                        help="threads each batch is split between (default: the fastest on this machine, as for "
+                             "--batch-size; else 2 on CPU, 1 on CUDA)")
+    parser.add_argument("--no-autotune", action="store_true",
+                        help="do not time the batch size, the workers and each layer's paths on this machine")
+    parser.add_argument("--explain-speed", action="store_true",
+                        help="print what the autotuner timed and kept: each layer's paths, the workers and batch "
+                             "size, the cache file and its key")
     parser.add_argument("--device", type=device_option, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
 
@@ -82,9 +92,14 @@ def _run_animate(args):
     from .motion import MotionOptions
     from .pipeline import animate_files
 
+    if args.explain_speed and args.no_autotune:
+        raise InputError("--explain-speed explains the autotuner's choices: leave out --no-autotune")
     if tracks_command.uses_track(args):
-        if args.paste_back and (args.motion or args.smooth != "none"):
-            raise InputError("--paste-back works with --driving alone, not with --motion or --smooth yet")
+        for flag, given in (("--paste-back", args.paste_back), ("--workers", args.workers),
+                            ("--explain-speed", args.explain_speed)):
+            if given and (args.motion or args.smooth != "none"):
+                raise InputError(f"{flag} works with --driving alone, not with --motion or --smooth yet")
+        args.batch_size = args.batch_size or DEFAULT_BATCH_SIZE
         return tracks_command.run_animate(args)
     check_outputs(
         [Output("--out", args.out, VIDEO_SUFFIXES), Output("--side-by-side", args.side_by_side, VIDEO_SUFFIXES),
@@ -107,7 +122,11 @@ def _run_animate(args):
         crop_picture_path=args.crop_picture,
         best_frame=args.best_frame,
         paste_back=args.paste_back,
+        workers=args.workers,
+        tune="always" if args.explain_speed else not args.no_autotune,
     )
+    if args.explain_speed:
+        print(result.tuning.explain())
     if result.best_frame is not None:
         print(f"best frame: {result.best_frame} (the driving frame closest in pose to the source)")
     print(f"wrote {result.video} ({result.num_frames} frames at {result.fps:g} fps)")

@@ -41,6 +41,7 @@ Example:
 
 import math
 import re
+import sys
 from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -64,6 +65,7 @@ from .outputs import PICTURE_SUFFIXES, VIDEO_SUFFIXES, Output, PathLike, check_o
 from .paste_back import PasteBack, square_box
 
 if TYPE_CHECKING:
+    from .autotune import Tuning
     from .model import FirstOrderModel
 
 __all__ = ["CROP_MODES", "BEST_FRAME_METHODS", "SIDE_BY_SIDE_HEIGHT", "AnimationResult", "Framing", "animate_files"]
@@ -82,6 +84,7 @@ class AnimationResult:
     num_frames: int
     fps: float
     best_frame: int | None = None  # the driving frame chosen by best_frame; None: the first, as usual
+    tuning: "Tuning | None" = None  # what tune=True chose and why (fomm_nb.autotune); None: not tuned
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def animate_files(
     driving_path: PathLike,
     output_path: PathLike,
     options: MotionOptions | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
     crop: str = "crop",
     side_by_side_path: PathLike | None = None,
     keep_audio: bool = True,
@@ -125,6 +128,8 @@ def animate_files(
     crop_picture_path: PathLike | None = None,
     best_frame: bool | str = False,
     paste_back: bool = False,
+    workers: int | None = None,
+    tune: bool | str = False,
 ) -> AnimationResult:
     """Animate the image ``source_path`` by the video ``driving_path`` into ``output_path``.
 
@@ -145,6 +150,14 @@ def animate_files(
             model's; ``True`` means this) or ``"landmarks"`` (needs face_alignment).
         paste_back: put each animated square back into the whole photo
             (:mod:`fomm_nb.paste_back`): the video has the photo's size.
+        batch_size, workers: the engine's (see :class:`~fomm_nb.animate.AnimationEngine`);
+            ``None``: tuned with ``tune``, else :data:`~fomm_nb.config.DEFAULT_BATCH_SIZE`
+            and the engine's default.
+        tune: time the settings left ``None`` and each layer's paths on this
+            machine and keep the fastest (:func:`~fomm_nb.autotune.tune_engine`,
+            cached); the result's ``tuning`` says what was chosen and why.
+            ``True`` times the settings only when that takes fewer frames than
+            the video has (or they are cached), ``"always"`` always.
 
     Returns:
         An :class:`AnimationResult`.
@@ -163,19 +176,21 @@ def animate_files(
          Output("crop_picture_path", crop_picture_path, PICTURE_SUFFIXES)],
         {"source": source_path, "driving": driving_path},
     )
-    check_batch_memory(batch_size, model.image_size, model.device)
+    if batch_size is not None:
+        check_batch_memory(batch_size, model.image_size, model.device)
     output_path = Path(output_path)
     image = read_image(source_path)
     source_framing = _framing(crop, model.image_size, image.shape, source_path, lambda: face_crop_box(image))
     source = source_framing(image)
     paste = PasteBack(image, square_box(crop, *image.shape[:2], source_framing.box)) if paste_back else None
-    engine = AnimationEngine(model, batch_size=batch_size, options=options or MotionOptions())
-    engine.set_source(source)
     sound = keep_audio and has_audio(driving_path)
     with open_video(driving_path) as reader, ExitStack() as staged:
         driving_framing = _framing(crop, model.image_size, reader.size, driving_path,
                                    lambda: Box(*map(int, video_crop_boxes(reader)[0])))
         driving = lambda: map(driving_framing, reader)  # a fresh pass over the fitted driving frames
+        # made once the inputs are known good: tuning takes a while
+        engine, tuning = _engine(model, source, options or MotionOptions(), (batch_size, workers), tune, progress,
+                                 reader.num_frames)
         index = None if method is None else _start_from_best_frame(engine, source, driving, method, source_path)
         # Partial files beside the outputs, renamed over them at the end of the block, deleted on any error.
         video, companion, picture = (None if path is None else staged.enter_context(replacing(Path(path)))
@@ -191,7 +206,24 @@ def animate_files(
             if sound:
                 mux_audio(silent, driving_path, video)
     return AnimationResult(output_path, Path(side_by_side_path) if side_by_side_path else None, num_frames,
-                           reader.fps, index)
+                           reader.fps, index, tuning)
+
+
+def _engine(model, source, options, settings, tune, progress, num_frames):
+    """``(engine, tuning)``: an engine for ``source``, tuned (:func:`~fomm_nb.autotune.tune_engine`) or not (``None``).
+
+    ``settings`` is ``(batch_size, workers)``, each ``None`` to tune or to default.
+    """
+    batch_size, workers = settings
+    if not tune:
+        engine = AnimationEngine(model, batch_size=batch_size or DEFAULT_BATCH_SIZE, options=options, workers=workers)
+        engine.set_source(source)
+        return engine, None
+    from .autotune import tune_engine
+
+    log = (lambda line: print(line, file=sys.stderr)) if progress is True else None
+    frames = None if tune == "always" or not num_frames else num_frames
+    return tune_engine(model, source, batch_size=batch_size, workers=workers, options=options, frames=frames, log=log)
 
 
 def _best_frame_method(best_frame):
