@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from notebook_kernel import jupyter_path_with, write_kernelspec
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, START_TIMEOUT, _free_port, _stop, _wait_for_http
+from test_browser import START_TIMEOUT, _browser, _free_port, _stop, _wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE_PAGE = ROOT / "notebooks" / "apps" / "live.ipynb"
@@ -71,18 +71,8 @@ def chromium(folder: Path, clip: Path, messages: list, grant: bool = True):
 
     ``grant=False``: the page asks for the camera and nobody answers the prompt (headless): permission refused.
     """
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(folder), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_FLAGS + fake_camera_flags(clip)[0 if grant else 1:], viewport={"width": 1200, "height": 1000})
-        try:
-            page = browser.pages[0] if browser.pages else browser.new_page()
-            page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
-            yield page
-        finally:
-            browser.close()
+    with _browser(folder, messages, extra_args=fake_camera_flags(clip)[0 if grant else 1:]) as page:
+        yield page
 
 
 def open_live_page(page, url: str, shown: int = 3) -> None:
@@ -95,12 +85,19 @@ def open_live_page(page, url: str, shown: int = 3) -> None:
 
 
 def live_stats(page) -> dict:
-    """The camera widget's figures: camera frames, sent, shown, dropped, errors, lost, latencies and kernel work per frame (ms), readout, status, message."""
+    """The camera widget's figures: camera frames, sent, shown, dropped, errors, lost, readout, message.
+
+    And for each shown frame, in ms: its latency (capture to display), the kernel's work on it, and where
+    the latency went: ``encode`` (capture to bytes sent), ``round_trip`` (sent to answered: the wire both ways
+    and the kernel's work), ``display`` (answered to displayed); ``most_on_wire``: the most frames unanswered at once.
+    """
     return page.evaluate(f"""() => {{
         const el = document.querySelector('{CAMERA}');
         const s = el.fommLive;
         return {{camera: s.camera, sent: s.sent, shown: s.shown, dropped: s.dropped, errors: s.errors, lost: s.lost,
-                 latencies: s.latencies.slice(), work: s.work.slice(), readout: el.querySelector('{READOUT}').textContent,
+                 latencies: s.latencies.slice(), work: s.work.slice(), encode: s.encode.slice(),
+                 round_trip: s.roundTrip.slice(), display: s.display.slice(), most_on_wire: s.mostOnWire,
+                 readout: el.querySelector('{READOUT}').textContent,
                  message: el.querySelector('.fomm-live-message').textContent}};
     }}""")
 
@@ -126,3 +123,71 @@ def grab_frames(page, size: int) -> tuple:
     age, pixels = pixels
     both = np.asarray(pixels, np.float32).reshape(size, 2 * size, 4)[..., :3] / 255
     return both[:, :size], both[:, size:], age
+
+
+# The camera widget's page alone, with a fake kernel in the page instead of Voila and Python: it animates one
+# frame at a time for WORK ms and drops (answers "dropped") a frame that arrives while it works, and each message
+# takes WIRE ms each way; ``?answer=0`` makes it a kernel that reads frames and never answers. Its counts are in
+# ``window.fakeKernel``. This tests the page's side of the protocol (when it sends) in a few seconds.
+FAKE_KERNEL_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><link rel="stylesheet" href="camera.css"></head>
+<body><div id="widget"></div>
+<script type="module">
+import camera from "./camera.js";
+
+const query = new URLSearchParams(location.search);
+const WORK = Number(query.get("work")), WIRE = Number(query.get("wire")), ANSWER = query.get("answer") !== "0";
+const values = { size: 64, playing: "camera", clip: null, restarts: 0, show_keypoints: true, quality: 0.8,
+                 status: "starting", status_message: "", readout: "" };
+const listeners = {};
+const kernel = { received: 0, animated: 0, dropped: 0, busyUntil: 0 };
+window.fakeKernel = kernel;
+
+function toPage(content, buffers) {
+  setTimeout(() => (listeners["msg:custom"] || []).forEach((listener) => listener(content, buffers)), WIRE);
+}
+
+function arrive(content, buffers) {
+  kernel.received += 1;
+  if (!ANSWER) return;
+  const now = performance.now();
+  if (now < kernel.busyUntil) {
+    kernel.dropped += 1;
+    toPage({ type: "dropped", id: content.id, t: content.t }, []);
+    return;
+  }
+  kernel.busyUntil = now + WORK;
+  kernel.animated += 1;
+  setTimeout(() => toPage({ type: "result", id: content.id, t: content.t, keypoints: [[0, 0]], work_ms: WORK },
+                          [new DataView(buffers[0])]), WORK);
+}
+
+const model = {
+  get: (name) => values[name],
+  set: (name, value) => { values[name] = value; },
+  save_changes() {},
+  on(names, listener) { names.split(" ").forEach((name) => (listeners[name] = listeners[name] || []).push(listener)); },
+  off(names, listener) {
+    names.split(" ").forEach((name) => { listeners[name] = (listeners[name] || []).filter((l) => l !== listener); });
+  },
+  send(content, callbacks, buffers) { setTimeout(() => arrive(content, buffers), WIRE); },
+};
+camera.render({ model, el: document.getElementById("widget") });
+</script></body></html>
+"""
+
+
+@contextmanager
+def fake_kernel_page(folder: Path):
+    """The camera widget's files and :data:`FAKE_KERNEL_PAGE` served on 127.0.0.1; yields the page's URL."""
+    import shutil
+
+    from fomm_nb.widgets.camera import STATIC
+    from test_browser import _http_server
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("camera.js", "camera.css"):
+        shutil.copy(STATIC / name, folder / name)
+    (folder / "index.html").write_text(FAKE_KERNEL_PAGE)
+    with _http_server(folder) as url:
+        yield url + "index.html"

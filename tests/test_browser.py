@@ -198,13 +198,16 @@ def _render_url(base, notebook):
 
 
 @contextmanager
-def _browser(folder, messages):
-    """A Chromium page (a fresh profile in ``folder``); console messages go to ``messages``."""
+def _browser(folder, messages, extra_args=()):
+    """A Chromium page (a fresh profile in ``folder``); console messages go to ``messages``.
+
+    ``extra_args``: Chromium flags beside :data:`CHROMIUM_FLAGS` (the live page's fake camera, for one).
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            str(folder), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+            str(folder), executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_FLAGS, *extra_args],
             viewport={"width": 1400, "height": 1000})
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()

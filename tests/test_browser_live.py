@@ -9,6 +9,13 @@ the animated picture, read as the evaluation reads them, must follow the
 clip's true landmarks. Then the "no camera?" button switches to the clip fallback.
 A screenshot goes to ``$FOMM_NB_ARTIFACTS/live.png`` (the README's ``docs/live.png``).
 
+The page's side of the back-pressure is tested against a fake kernel written in
+the page (``live_page.FAKE_KERNEL_PAGE``: a set work time per frame, a set time
+on the wire): the page sends each camera frame while the kernel works on an
+earlier one, so a kernel faster than the camera keeps up with it; a slow kernel
+drops what arrives while it works and the latency stays bounded; a kernel that
+stops answering gets no more than a few frames.
+
     .venv/bin/python -m pytest tests/test_browser_live.py -s
 """
 
@@ -18,8 +25,8 @@ import time
 import numpy as np
 import pytest
 
-from live_page import (CAMERA, LIVE_PAGE, READOUT_PATTERN, chromium, grab_frames, live_stats, open_live_page, voila,
-                       write_y4m)
+from live_page import (CAMERA, LIVE_PAGE, READOUT_PATTERN, chromium, fake_kernel_page, grab_frames, live_stats,
+                       open_live_page, voila, write_y4m)
 from test_browser import ARTIFACTS, _console_errors, _requirements
 
 CLIP_SEED, CLIP_FRAMES, CLIP_SIZE, CLIP_FPS = 21, 150, 256, 25  # 6 s of a face moving, looped by the fake camera
@@ -182,3 +189,54 @@ def test_fomm_nb_serve_serves_the_live_app(clip, tmp_path):
     print(f"\nfomm-nb serve --app live: {stats['shown']} frames shown, readout {stats['readout']!r}")
     assert re.match(READOUT_PATTERN, stats["readout"]), stats["readout"]
     assert not stats["message"] and stats["errors"] == 0, stats["message"]
+
+
+def _fake_kernel_run(page, url, seconds, work, wire, answer=True):
+    """The page against the fake kernel for ``seconds``, after its first answers: the page's figures and the kernel's counts."""
+    page.goto(f"{url}?work={work}&wire={wire}&answer={int(answer)}", timeout=60_000)
+    page.wait_for_function(f"() => {{ const el = document.querySelector('{CAMERA}');"
+                           f" return el && el.fommLive && el.fommLive.{'shown' if answer else 'sent'} >= 3; }}",
+                           timeout=60_000)
+    before = live_stats(page)
+    time.sleep(seconds)
+    after = live_stats(page)
+    kernel = page.evaluate("() => ({...window.fakeKernel})")
+    latencies = np.array(after["latencies"][len(before["latencies"]):])
+    return {"fps": (after["shown"] - before["shown"]) / seconds, "camera_fps": (after["camera"] - before["camera"]) / seconds,
+            "latencies": latencies, "sent": after["sent"], "most_on_wire": after["most_on_wire"], **kernel}
+
+
+def test_the_page_sends_while_the_kernel_works_and_the_kernel_drops_what_comes_meanwhile(clip, tmp_path):
+    _requirements()
+    camera_clip = write_y4m(tmp_path / "clip.y4m", clip.frames[:50], CLIP_FPS)
+    messages = []
+    with fake_kernel_page(tmp_path / "page") as url, chromium(tmp_path / "profile", camera_clip, messages) as page:
+        # A kernel faster than the camera (25 ms a frame) behind a slow wire (25 ms each way): a round trip of 75 ms.
+        fast = _fake_kernel_run(page, url, 4.0, work=25, wire=25)
+        # A slow kernel (300 ms a frame, vox-256 on a CPU).
+        slow = _fake_kernel_run(page, url, 4.0, work=300, wire=20)
+    for name, run in (("fast", fast), ("slow", slow)):
+        print(f"\n{name} kernel: {run['fps']:.1f} fps shown of {run['camera_fps']:.1f} from the camera; latency median "
+              f"{np.median(run['latencies']):.0f} ms, max {run['latencies'].max():.0f} ms; kernel animated "
+              f"{run['animated']}, dropped {run['dropped']}; most frames unanswered at once: {run['most_on_wire']}")
+    stop_and_wait = 1000 / (25 + 2 * 25)  # fps when the page waits for each answer before sending the next frame
+    assert fast["fps"] > 1.2 * stop_and_wait and fast["fps"] >= 0.75 * fast["camera_fps"], \
+        f"a kernel faster than the camera shows {fast['fps']:.1f} fps of the camera's {fast['camera_fps']:.1f}"
+    assert np.median(fast["latencies"]) < 25 + 2 * 25 + 40, "frames waited on their way"
+    # The slow kernel: frames sent while it works are dropped there, not queued; each shown frame went straight to work.
+    assert slow["dropped"] > slow["animated"], "the page did not send while the kernel worked"
+    assert slow["latencies"].max() < 300 + 2 * 20 + 150, f"latencies up to {slow['latencies'].max():.0f} ms: a queue"
+    assert slow["fps"] > 0.6 * 1000 / (300 + 40), f"{slow['fps']:.1f} fps: the kernel idled between frames"
+    assert fast["most_on_wire"] <= 4 and slow["most_on_wire"] <= 4
+
+
+def test_a_kernel_that_stops_answering_gets_a_few_frames_not_a_backlog(clip, tmp_path):
+    _requirements()
+    camera_clip = write_y4m(tmp_path / "clip.y4m", clip.frames[:50], CLIP_FPS)
+    messages = []
+    with fake_kernel_page(tmp_path / "page") as url, chromium(tmp_path / "profile", camera_clip, messages) as page:
+        stalled = _fake_kernel_run(page, url, 2.0, work=25, wire=5, answer=False)
+    print(f"\na kernel that never answers: {stalled['camera_fps']:.1f} camera fps, frames sent {stalled['sent']}, "
+          f"received {stalled['received']}")
+    assert stalled["camera_fps"] > 5, "the fake camera gave no frames"
+    assert stalled["sent"] == stalled["received"] == stalled["most_on_wire"] == 4

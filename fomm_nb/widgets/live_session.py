@@ -7,7 +7,8 @@ each a small JSON header plus binary buffers:
   camera frame as JPEG or WebP, already downscaled to the model's size; ``t``
   is the capture time on the page's clock (``performance.now()``).
 * kernel -> page ``{"type": "result", "id": n, "t": ms, "keypoints": [[x, y], ...], "work_ms": w}``
-  and one buffer, the animated frame as JPEG. ``t`` comes back unchanged, so
+  and one buffer, the animated frame as JPEG; ``w``: the kernel's work on it
+  in ms (decode, model, encode). ``t`` comes back unchanged, so
   the page measures capture-to-display latency on its own clock; the
   keypoints ``(K, 2)`` in ``[-1, 1]`` are the camera frame's (smoothed), for
   drawing over the preview.
@@ -16,11 +17,18 @@ each a small JSON header plus binary buffers:
 * kernel -> page ``{"type": "error", ..., "message": "camera frame 7: ..."}``:
   the frame could not be used (one line); the next frame goes on as usual.
 
-**Back-pressure**: at most one frame is in flight. The page sends a frame
-only when the previous one has been answered, and the kernel drops (never
-queues) a frame that arrives while it works (:class:`OneAtATime`). A slow
-model therefore shows fewer frames per second, never older ones: the delay
-stays bounded and the kernel never falls behind.
+**Back-pressure**: at most one frame is in flight in the kernel: it drops
+(never queues) a frame that arrives while it works (:class:`OneAtATime`), and
+answers it at once with ``dropped``. The page sends each new camera frame as
+it comes, without waiting for the answer to the last one, so that its capture,
+its encoding and the trip to the kernel overlap the kernel's work on the
+frame before: the first frame to arrive after the kernel is free is animated
+(stop-and-wait would leave the kernel idle for a whole round trip between
+frames, and cap the rate at one frame per round trip). The page keeps at most
+a few frames unanswered (``MAX_ON_WIRE`` in the page), so a kernel that stops
+reading leaves no backlog behind it. A slow model therefore shows fewer frames
+per second, never older ones: the delay stays bounded and the kernel never
+falls behind.
 
 Example:
     >>> from fomm_nb.hub import get_model
@@ -288,6 +296,7 @@ class LiveSession:
                                  f"{len(buffers)} buffers; expected a 'frame' with one picture")
             frame = decode_frame(bytes(buffers[0]), self.model.image_size, f"camera frame {header.get('id')}")
             animated, keypoints = self.animate(frame, _seconds(header.get("t")))
+            picture = encode_image(animated)
         except Exception as error:  # one line on the page; the next frame goes on
             self.counts["bad"] += 1
             _log.debug("live frame refused", exc_info=error)
@@ -296,7 +305,7 @@ class LiveSession:
         self.counts["animated"] += 1
         reply.update(type="result", keypoints=np.round(keypoints, 4).tolist(),
                      work_ms=round(1000 * (time.perf_counter() - start), 1))
-        return reply, [encode_image(animated)]
+        return reply, [picture]
 
     def animate(self, frame: np.ndarray, seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """One camera frame ``(H, W, 3)`` at the model's size -> the animated frame ``(H, W, 3)`` and its keypoints ``(K, 2)``.

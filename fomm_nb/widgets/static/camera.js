@@ -3,13 +3,19 @@
 // It asks for the camera (or plays the fallback clip), shows the preview, and
 // sends frames to the kernel: each one drawn into a canvas at the model's size
 // (the centre square), compressed to JPEG, sent with its number and capture
-// time. At most one frame is in flight: the next one is captured only when the
-// kernel has answered the previous one, so nothing queues anywhere. Answers
-// carry the animated frame, the camera frame's keypoints and the capture time
-// back; the readout shows frames per second and capture-to-display latency.
-// The protocol is described in fomm_nb/widgets/live_session.py.
+// time. Each new camera frame is sent at once, while the kernel still works on
+// an earlier one: the kernel animates one frame at a time and drops (never
+// queues) those that arrive while it works, so the capture, the encoding and
+// the trip to the kernel overlap the kernel's work instead of waiting for its
+// answer. At most MAX_ON_WIRE frames are unanswered at a time, so a kernel that
+// stops reading (a long cell in JupyterLab) leaves no backlog in the pipes.
+// Answers carry the animated frame, the camera frame's keypoints and the capture
+// time back; the readout shows frames per second and capture-to-display
+// latency. The protocol is described in fomm_nb/widgets/live_session.py.
 
 const ANSWER_TIMEOUT_MS = 10000; // a frame not answered by then is given up (a restarted kernel)
+const MAX_ON_WIRE = 4; // frames sent and not yet answered, at most (each is answered: shown, dropped or refused)
+const POLL_MS = 1000 / 30; // without requestVideoFrameCallback, the camera is read at most this often
 const WINDOW_MS = 2000; // the readout averages over the last two seconds
 const KEYPOINT_COLOURS = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231",
                           "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe"];
@@ -55,14 +61,19 @@ function render({ model, el }) {
   const grab = document.createElement("canvas");
 
   // Figures for the readout, and for tests and benchmarks (element.fommLive).
-  const stats = { camera: 0, sent: 0, shown: 0, dropped: 0, errors: 0, lost: 0, latencies: [], work: [], shownAt: [] };
+  // For each shown frame, where its latency went (ms): capture to bytes sent (draw and JPEG), sent to answered (the
+  // wire both ways and the kernel's work), answered to displayed (the browser decodes the JPEG); mostOnWire: the
+  // most frames unanswered at once.
+  const stats = { camera: 0, sent: 0, shown: 0, dropped: 0, errors: 0, lost: 0, latencies: [], work: [], shownAt: [],
+                  encode: [], roundTrip: [], display: [], mostOnWire: 0 };
   el.fommLive = stats;
   let stream = null;
   let clipUrl = null;
-  let inFlight = null; // {id, t} of the frame the kernel is working on
+  const onWire = new Map(); // id -> {id, t, sentAt} of each frame sent and not yet answered
   let nextId = 0;
   let running = true;
   let resultUrl = null;
+  let loadingUrl = null; // an answer being decoded for display
 
   function say(status, text) {
     message.textContent = text;
@@ -159,8 +170,8 @@ function render({ model, el }) {
     }
   }
 
-  // A frame is sent as soon as both are true: the camera has a frame not yet sent, and no frame is in
-  // flight. Browsers that report new video frames (requestVideoFrameCallback) wake this up; others poll.
+  // A frame is sent as soon as the camera has one not yet sent and fewer than MAX_ON_WIRE are unanswered. Browsers
+  // that report new video frames (requestVideoFrameCallback) wake this up; others poll at most every POLL_MS.
   const reportsFrames = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
   let fresh = true;
   let lastSent = 0;
@@ -176,41 +187,71 @@ function render({ model, el }) {
   function tick() {
     if (!running) return;
     requestAnimationFrame(tick);
-    if (inFlight && performance.now() - inFlight.t > ANSWER_TIMEOUT_MS) {
-      stats.lost += 1;
-      inFlight = null;
+    const now = performance.now();
+    for (const [id, frame] of onWire) {
+      if (now - frame.t > ANSWER_TIMEOUT_MS) {
+        stats.lost += 1;
+        onWire.delete(id);
+      }
     }
-    if (!reportsFrames || performance.now() - lastSent > 200) fresh = true; // polling, or a stalled report
+    if (now - lastSent > (reportsFrames ? 200 : POLL_MS)) fresh = true; // polling, or a stalled report
     capture();
   }
 
   function capture() {
-    if (inFlight || !fresh || video.readyState < 2 || !video.videoWidth) return;
+    if (!fresh || onWire.size >= MAX_ON_WIRE || video.readyState < 2 || !video.videoWidth) return;
     const size = model.get("size");
     const side = Math.min(video.videoWidth, video.videoHeight);
-    grab.width = grab.height = size;
+    if (grab.width !== size) grab.width = grab.height = size;
     grab.getContext("2d").drawImage(video, (video.videoWidth - side) / 2, (video.videoHeight - side) / 2, side, side,
                                     0, 0, size, size);
-    const frame = { id: nextId++, t: performance.now() };
-    inFlight = frame;
+    const frame = { id: nextId++, t: performance.now(), sentAt: null };
+    onWire.set(frame.id, frame);
+    stats.mostOnWire = Math.max(stats.mostOnWire, onWire.size);
     fresh = false;
     lastSent = frame.t;
-    grab.toBlob((blob) => {
+    grab.toBlob((blob) => { // the canvas as it is now: the next frame may be drawn before this one is encoded
       if (!blob) {
-        inFlight = null;
+        onWire.delete(frame.id);
         return;
       }
       blob.arrayBuffer().then((buffer) => {
+        if (!onWire.has(frame.id)) return; // given up meanwhile
+        frame.sentAt = performance.now();
         stats.sent += 1;
         model.send({ type: "frame", id: frame.id, t: frame.t }, undefined, [buffer]);
       });
     }, "image/jpeg", model.get("quality"));
   }
 
+  function show(content, buffer, frame, answeredAt) {
+    const url = URL.createObjectURL(new Blob([buffer], { type: "image/jpeg" }));
+    if (loadingUrl) URL.revokeObjectURL(loadingUrl); // a newer answer replaces one still decoding: never shown
+    loadingUrl = url;
+    result.onload = () => {
+      if (loadingUrl !== url) return;
+      const now = performance.now();
+      stats.shown += 1;
+      stats.latencies.push(now - content.t);
+      stats.work.push(content.work_ms);
+      stats.encode.push(frame.sentAt - frame.t);
+      stats.roundTrip.push(answeredAt - frame.sentAt);
+      stats.display.push(now - answeredAt);
+      stats.shownAt.push([now, now - content.t]);
+      if (resultUrl) URL.revokeObjectURL(resultUrl);
+      resultUrl = url;
+      loadingUrl = null;
+      updateReadout();
+    };
+    result.src = url;
+  }
+
   function answered(content, buffers) {
-    if (!content || !inFlight || content.id !== inFlight.id) return; // a late answer to a given-up frame
-    inFlight = null;
-    capture(); // the next frame goes out now, if the camera has one
+    const frame = content && onWire.get(content.id);
+    if (!frame) return; // a late answer to a given-up frame
+    const answeredAt = performance.now();
+    onWire.delete(content.id);
+    capture(); // a camera frame held back by a full wire goes out now
     if (content.type === "dropped") {
       stats.dropped += 1;
     } else if (content.type === "error") {
@@ -218,18 +259,7 @@ function render({ model, el }) {
       message.textContent = content.message;
       message.classList.add("fomm-live-problem");
     } else if (content.type === "result") {
-      const url = URL.createObjectURL(new Blob([buffers[0]], { type: "image/jpeg" }));
-      result.onload = () => {
-        const now = performance.now();
-        stats.shown += 1;
-        stats.latencies.push(now - content.t);
-        stats.work.push(content.work_ms);
-        stats.shownAt.push([now, now - content.t]);
-        if (resultUrl) URL.revokeObjectURL(resultUrl);
-        resultUrl = url;
-        updateReadout();
-      };
-      result.src = url;
+      show(content, buffers[0], frame, answeredAt);
       drawKeypoints(content.keypoints);
       if (message.classList.contains("fomm-live-problem") && model.get("status") !== "error") {
         message.textContent = "";
