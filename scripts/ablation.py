@@ -257,7 +257,7 @@ def evaluate(jobs, names=(), force=False):
     print(markdown_table(results))
 
 
-def diagnose(videos=10, frames=32):
+def diagnose(videos=10, frames=32, detector_path=None):
     """What the variants' keypoints, Jacobians, masks and occlusion look like on held-out videos; and where each fails.
 
     Per run: keypoint spread (mean distance between keypoints, pixels), the smallest distance between two
@@ -266,66 +266,81 @@ def diagnose(videos=10, frames=32):
     L1 on the frames whose pose differs most from the first (the quarter with the largest head turn,
     rotation and mouth change) against the rest; and how blurred the generated frames are: the gaussian
     sigma (pixels) whose blur of the real frames comes closest (L1) to them, the blur the landmark
-    detector's card measures it under.
+    detector's card measures it under; and the detector's own error on the real frames blurred by that
+    sigma (``detector_error_at_blur_px``): the part of the run's AKD that comes from the ruler reading a
+    blurred face, not from the face being in the wrong place. With ``detector_path`` (another detector
+    checkpoint) that error is measured with it and nothing is written.
     """
     import numpy as np
     import torch
 
-    from fomm_nb.ablation import load_variant
     from fomm_nb.animate import AnimationEngine
     from fomm_nb.data.procedural import make_video, split_seed
-    from fomm_nb.landmarks import degrade
+    from fomm_nb.hub import get_model
+    from fomm_nb.landmarks import degrade, load_landmark_detector, read_landmarks
     from fomm_nb.motion import MotionOptions
 
-    sigmas = np.arange(0.0, 3.01, 0.25)
+    sigmas = np.arange(0.0, 3.01, 0.125)
+
+    detector = load_landmark_detector(detector_path) if detector_path else load_landmark_detector()
 
     def equivalent_blur(generated, real):
+        """``(sigma, the real frames blurred by sigma)``."""
         real = torch.from_numpy(real).permute(0, 3, 1, 2)
         no_noise = torch.zeros(len(real))
         blurred = [degrade(real, torch.full((len(real),), s), no_noise).permute(0, 2, 3, 1).numpy() for s in sigmas]
-        errors = [np.abs(image - generated).mean() for image in blurred]
-        return float(sigmas[int(np.argmin(errors))])
+        best = int(np.argmin([np.abs(image - generated).mean() for image in blurred]))
+        return float(sigmas[best]), blurred[best]
 
     clips = [make_video(split_seed("test", index), frames) for index in range(videos)]
+    models = {run_name(v, s): HERE / f"{run_name(v, s)}.pth.tar" for v in VARIANTS for s in SEEDS}
+    models.update({f"long/{run_name(v, LONG_CHECK['seed'])}": long_checkpoint_path(v, LONG_CHECK["seed"])
+                   for v in LONG_CHECK["variants"]})
+    models["bundled"] = ROOT / "checkpoints" / "fomm-nb-faces.pth.tar"
     rows = {}
-    for variant in VARIANTS:
-        for seed in SEEDS:
-            engine = AnimationEngine(load_variant(variant, seed))
-            engine.options = MotionOptions(relative=0.0)
-            spread, closest, jacobian, mask_peak, occlusion, hard, easy, blur = [], [], [], [], [], [], [], []
-            for clip in clips:
-                kp = engine.detect(clip.frames)
-                points = (kp["value"].numpy() + 1) / 2 * 63  # (T, K, 2) pixels
-                distances = np.linalg.norm(points[:, :, None] - points[:, None], axis=-1)  # (T, K, K)
-                upper = distances[:, *np.triu_indices(points.shape[1], 1)]
-                spread.append(upper.mean())
-                closest.append(upper.min(axis=1).mean())
-                if "jacobian" in kp:
-                    jacobian.append(float((kp["jacobian"] - torch.eye(2)).abs().mean()))
-                engine.set_source(clip.frames[0])
-                engine.set_initial_driving(clip.frames[0])
-                kp_norm = engine.transfer(kp)
-                motion = engine.dense_motion(kp_norm)
-                mask_peak.append(float(motion.mask.max(dim=1).values.mean()))
-                if motion.occlusion_map is not None:
-                    occlusion.append(float(motion.occlusion_map.mean()))
-                predicted = engine.animate_keypoints(kp_norm, return_intermediates=False).permute(0, 2, 3, 1).numpy()
-                first = clip.poses[0]
-                change = np.array([abs(p.yaw - first.yaw) + abs(p.angle - first.angle) + abs(p.mouth - first.mouth)
-                                   for p in clip.poses])
-                errors = np.abs(predicted - clip.frames).mean(axis=(1, 2, 3))
-                blur.append(equivalent_blur(predicted, clip.frames))
-                cut = np.quantile(change, 0.75)
-                hard.append(errors[change >= cut].mean())
-                easy.append(errors[change < cut].mean())
-            mean = lambda values: float(np.mean(values)) if values else None
-            rows[run_name(variant, seed)] = {
-                "keypoint_spread_px": mean(spread), "closest_keypoints_px": mean(closest),
-                "jacobian_minus_identity": mean(jacobian), "mask_peak": mean(mask_peak),
-                "occlusion_mean": mean(occlusion), "l1_large_pose_change": mean(hard), "l1_small_pose_change": mean(easy),
-                "equivalent_blur_px": mean(blur)}
-            print(run_name(variant, seed), {k: None if v is None else round(v, 4) for k, v in rows[run_name(variant, seed)].items()})
-    (HERE / "diagnostics.json").write_text(json.dumps({"videos": videos, "frames": frames, "runs": rows}, indent=2) + "\n")
+    for name, checkpoint in models.items():
+        if not checkpoint.exists():
+            continue
+        engine = AnimationEngine(get_model(checkpoint))
+        engine.options = MotionOptions(relative=0.0)
+        spread, closest, jacobian, mask_peak, occlusion, hard, easy, blur, ruler = [], [], [], [], [], [], [], [], []
+        for clip in clips:
+            kp = engine.detect(clip.frames)
+            points = (kp["value"].numpy() + 1) / 2 * 63  # (T, K, 2) pixels
+            distances = np.linalg.norm(points[:, :, None] - points[:, None], axis=-1)  # (T, K, K)
+            upper = distances[:, *np.triu_indices(points.shape[1], 1)]
+            spread.append(upper.mean())
+            closest.append(upper.min(axis=1).mean())
+            if "jacobian" in kp:
+                jacobian.append(float((kp["jacobian"] - torch.eye(2)).abs().mean()))
+            engine.set_source(clip.frames[0])
+            engine.set_initial_driving(clip.frames[0])
+            kp_norm = engine.transfer(kp)
+            motion = engine.dense_motion(kp_norm)
+            mask_peak.append(float(motion.mask.max(dim=1).values.mean()))
+            if motion.occlusion_map is not None:
+                occlusion.append(float(motion.occlusion_map.mean()))
+            predicted = engine.animate_keypoints(kp_norm, return_intermediates=False).permute(0, 2, 3, 1).numpy()
+            first = clip.poses[0]
+            change = np.array([abs(p.yaw - first.yaw) + abs(p.angle - first.angle) + abs(p.mouth - first.mouth)
+                               for p in clip.poses])
+            errors = np.abs(predicted - clip.frames).mean(axis=(1, 2, 3))
+            sigma, blurred = equivalent_blur(predicted, clip.frames)
+            blur.append(sigma)
+            ruler.append(np.linalg.norm(read_landmarks(detector, blurred) - clip.landmarks, axis=-1).mean())
+            cut = np.quantile(change, 0.75)
+            hard.append(errors[change >= cut].mean())
+            easy.append(errors[change < cut].mean())
+        mean = lambda values: float(np.mean(values)) if values else None
+        rows[name] = {
+            "keypoint_spread_px": mean(spread), "closest_keypoints_px": mean(closest),
+            "jacobian_minus_identity": mean(jacobian), "mask_peak": mean(mask_peak),
+            "occlusion_mean": mean(occlusion), "l1_large_pose_change": mean(hard), "l1_small_pose_change": mean(easy),
+            "equivalent_blur_px": mean(blur), "detector_error_at_blur_px": mean(ruler)}
+        print(name, {k: None if v is None else round(v, 4) for k, v in rows[name].items()}, flush=True)
+    if detector_path is None:
+        (HERE / "diagnostics.json").write_text(json.dumps({"videos": videos, "frames": frames, "runs": rows}, indent=2)
+                                               + "\n")
 
 
 def main():
@@ -335,6 +350,8 @@ def main():
                                                 "bundled small); the others are kept from results.json")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each when more than one)")
     parser.add_argument("--force", action="store_true", help="evaluate: every run again, none kept from results.json")
+    parser.add_argument("--detector", help="diagnose: measure the ruler's error with this detector checkpoint instead "
+                                           "(nothing written)")
     args = parser.parse_args()
     if args.runs and args.step != "evaluate":
         parser.error("run names are for evaluate only")
@@ -345,7 +362,7 @@ def main():
     elif args.step == "evaluate":
         evaluate(args.jobs, args.runs, args.force)
     elif args.step == "diagnose":
-        diagnose()
+        diagnose(detector_path=args.detector)
     else:
         print(markdown_table(json.loads((HERE / "results.json").read_text())))
 

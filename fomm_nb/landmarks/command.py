@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int_option(1), default=12_000, help="training frames rendered (default %(default)s)")
     parser.add_argument("--width", type=int_option(1, 256), default=16, help="channels of the first block (default %(default)s)")
     parser.add_argument("--lr", type=float_option(0.0), default=2e-3, help="Adam's learning rate (default %(default)s)")
+    parser.add_argument("--degraded-share", type=float_option(0.0, 1.0), default=0.5,
+                        help="share of every batch blurred and noised (default %(default)s)")
+    parser.add_argument("--max-blur", type=float_option(0.0), default=1.5,
+                        help="largest gaussian blur sigma of the degraded frames, pixels (default %(default)s)")
+    parser.add_argument("--max-noise", type=float_option(0.0), default=0.04,
+                        help="largest noise standard deviation of the degraded frames (default %(default)s)")
     parser.add_argument("--seed", type=int_option(0, 2**32 - 1), default=0, help="weights, frames and batches (default %(default)s)")
     parser.add_argument("--videos", type=int_option(1), default=50, help="held-out videos measured (default %(default)s)")
     parser.add_argument("--threads", type=int_option(1, 1024), help="CPU threads for torch (default: torch's choice)")
@@ -40,11 +46,14 @@ def run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     detector, log = train_landmark_detector(args.steps, args.batch_size, args.frames, args.width, args.lr, args.seed,
-                                            progress=True)
+                                            progress=True, degraded_fraction=args.degraded_share,
+                                            max_blur=args.max_blur, max_noise=args.max_noise)
     training_seconds = time.perf_counter() - start
     errors = held_out_errors(detector, num_videos=args.videos)
     card = {"command": "fomm-nb " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train-landmarks"] else "",
             "steps": args.steps, "batch_size": args.batch_size, "frames": args.frames, "seed": args.seed,
+            "width": args.width, "degraded_share": args.degraded_share, "max_blur_px": args.max_blur,
+            "max_noise": args.max_noise,
             "threads": torch.get_num_threads(), "training_seconds": round(training_seconds, 1),
             "final_loss_last_100_steps": sum(log["loss"][-100:]) / len(log["loss"][-100:]),
             "held_out_videos": args.videos, "held_out_frames": 32 * args.videos,
