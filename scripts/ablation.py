@@ -93,6 +93,14 @@ def _call(command, threads):
     return time.perf_counter() - start, done.stdout
 
 
+def _logged_steps(out):
+    """The last step in ``out``/log.csv (0 without one): model.pth.tar is rewritten at every checkpoint, so only
+    the log tells a finished run from one under way."""
+    log = out / "log.csv"
+    rows = log.read_text().strip().splitlines() if log.exists() else []
+    return int(rows[-1].split(",")[0]) if len(rows) > 1 else 0
+
+
 def _training_record(command, seconds, resumed):
     """training.json's entry for a finished run: command, seed, wall time, steps per second from its log."""
     out = ROOT / command[command.index("--out") + 1]
@@ -139,7 +147,7 @@ def long(jobs):
         out = ROOT / LONG_RUNS / run_name(variant, seed)
         if target.exists():
             continue
-        if (out / "model.pth.tar").exists():  # finished outside this script, by the same command
+        if _logged_steps(out) >= LONG_CHECK["steps"]:  # finished outside this script, by the same command
             started = ROOT / LONG_RUNS / "started"
             seconds = (out / "model.pth.tar").stat().st_mtime - float(started.read_text()) if started.exists() else None
             entry = _training_record(command, seconds or 0.0, resumed=False)
@@ -152,8 +160,20 @@ def long(jobs):
             record_path.write_text(json.dumps(record, indent=2) + "\n")
             print(f"{target.name}: adopted, {entry['wall_time_s']} s")
             continue
+        if _running(ROOT / LONG_RUNS / f"{run_name(variant, seed)}.pid"):
+            print(f"{run_name(variant, seed)}: under way (step {_logged_steps(out)}), not started again")
+            continue
         todo.append((command, target))
     _train_runs(todo, jobs, record_key=lambda target: f"long/{target.name.removesuffix('.pth.tar')}")
+
+
+def _running(pid_file):
+    """Whether the process whose id ``pid_file`` holds is alive (a run started by hand writes one)."""
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _metrics(model, videos, frames, threads):
