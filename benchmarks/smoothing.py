@@ -3,10 +3,11 @@
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/smoothing.py            # the README table: 50 held-out videos
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/smoothing.py --sweep    # how the defaults were chosen (fewer videos)
 
-The bars (issue 15): the default filter (One-Euro, the causal one that a live
-camera can use) cuts the jitter of the animated landmarks on degraded frames
-by at least 50%, and worsens reconstruction L1 and AKD on clean frames by at
-most 2%.
+The bars (issue 15): the default filter (``DEFAULT_SMOOTHING``, chosen from
+this table) cuts the jitter of the animated landmarks on degraded frames by at
+least 50%, and worsens reconstruction L1 and AKD on clean frames by at most
+2%. The causal filter of the live camera (``CAUSAL_SMOOTHING``) is measured
+against the same bars.
 """
 
 import argparse
@@ -17,7 +18,7 @@ import torch
 
 from common import machine  # also puts the project on the path
 from fomm_nb.hub import get_model
-from fomm_nb.tracks import Kalman, OneEuro, SavitzkyGolay
+from fomm_nb.tracks import CAUSAL_SMOOTHING, DEFAULT_SMOOTHING, Kalman, OneEuro, SavitzkyGolay
 from fomm_nb.tracks.evaluation import DEFAULT_FILTERS, evaluate_smoothing, format_smoothing_table
 
 #: The candidates ``--sweep`` measures.
@@ -28,13 +29,13 @@ SWEEP = {
 }
 
 
-def bars(report):
-    """The two acceptance figures for the default filter (one-euro)."""
+def bars(report, name=DEFAULT_SMOOTHING):
+    """The acceptance figures of filter ``name`` (by default the one ``--smooth`` picks)."""
     rows = report["rows"]
-    cut = 1 - rows["degraded"]["one-euro"]["jitter"] / rows["degraded"]["none"]["jitter"]
-    l1 = rows["clean"]["one-euro"]["l1"] / rows["clean"]["none"]["l1"] - 1
-    akd = rows["clean"]["one-euro"]["akd"] / rows["clean"]["none"]["akd"] - 1
-    return (f"one-euro: degraded jitter cut {cut:.1%} (bar >= 50%); clean L1 {l1:+.2%}, AKD {akd:+.2%} (bar <= +2%): "
+    cut = 1 - rows["degraded"][name]["jitter"] / rows["degraded"]["none"]["jitter"]
+    l1 = rows["clean"][name]["l1"] / rows["clean"]["none"]["l1"] - 1
+    akd = rows["clean"][name]["akd"] / rows["clean"]["none"]["akd"] - 1
+    return (f"{name}: degraded jitter cut {cut:.1%} (bar >= 50%); clean L1 {l1:+.2%}, AKD {akd:+.2%} (bar <= +2%): "
             f"{'PASS' if cut >= 0.5 and l1 <= 0.02 and akd <= 0.02 else 'FAIL'}")
 
 
@@ -51,7 +52,8 @@ def main():
                                     progress=True)
     print(format_smoothing_table(report))
     if not args.sweep:
-        print(bars(report))
+        print(bars(report), "(the default of smooth() and a bare --smooth)")
+        print(bars(report, CAUSAL_SMOOTHING), "(the causal filter of the live camera)")
     print(f"{time.perf_counter() - start:.0f} s on {machine()}")
 
 

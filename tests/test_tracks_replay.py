@@ -85,6 +85,8 @@ def test_cli_smooths_when_tracking_and_when_animating(files, capsys):
     source, driving = str(files / "face.png"), str(files / "talk.mp4")
     assert main(["track", "--driving", driving, "--out", str(files / "smooth.npz"), "--smooth", "one-euro"]) == 0
     assert "OneEuro" in MotionTrack.load(files / "smooth.npz").metadata["smoothing"]
+    assert main(["track", "--driving", driving, "--out", str(files / "default.npz"), "--smooth"]) == 0  # the default
+    assert "SavitzkyGolay" in MotionTrack.load(files / "default.npz").metadata["smoothing"]
     assert main(["animate", "--source", source, "--driving", driving, "--smooth", "kalman",
                  "--out", str(files / "kalman.mp4")]) == 0
     assert main(["animate", "--source", source, "--driving", driving, "--out", str(files / "plain.mp4")]) == 0

@@ -13,7 +13,8 @@ Example:
     (8, 10, 2)
 """
 
-from .filters import FILTERS, Gaussian, Kalman, KeypointSmoother, OneEuro, SavitzkyGolay, make_filter, smooth
+from .filters import (CAUSAL_SMOOTHING, DEFAULT_SMOOTHING, FILTERS, Gaussian, Kalman, KeypointSmoother, OneEuro,
+                      SavitzkyGolay, make_filter, smooth)
 from .keyframes import Keyframe, interpolate, posed, track_from_keyframes, with_keyframes
 from .measures import jitter, lag, rotation_and_scales, speed
 from .track import TRACK_FORMAT_VERSION, MotionTrack, TrackError, detector_fingerprint
@@ -24,6 +25,8 @@ __all__ = [
     "TRACK_FORMAT_VERSION",
     "detector_fingerprint",
     "FILTERS",
+    "DEFAULT_SMOOTHING",
+    "CAUSAL_SMOOTHING",
     "OneEuro",
     "SavitzkyGolay",
     "Gaussian",

@@ -14,14 +14,21 @@ from ..arguments import device_option, int_option
 from ..config import DEFAULT_BATCH_SIZE
 from ..errors import InputError
 from ..outputs import VIDEO_SUFFIXES, Output, check_outputs
-from .filters import FILTERS
+from .filters import DEFAULT_SMOOTHING, FILTERS
 
 __all__ = ["SMOOTHING_CHOICES", "add_arguments", "run", "add_animate_arguments", "run_animate"]
 
 #: What ``--smooth`` accepts.
 SMOOTHING_CHOICES = ("none", *FILTERS)
 
-_SMOOTH_HELP = "smooth the keypoints over time (defaults measured by benchmarks/smoothing.py)"
+_SMOOTH_HELP = (f"smooth the keypoints over time; --smooth alone means {DEFAULT_SMOOTHING}, the filter chosen by "
+                "benchmarks/smoothing.py (see the README's table)")
+
+
+def _add_smooth_argument(parser: argparse.ArgumentParser) -> None:
+    """``--smooth [FILTER]``: ``none`` when absent, :data:`~fomm_nb.tracks.filters.DEFAULT_SMOOTHING` when bare."""
+    parser.add_argument("--smooth", nargs="?", choices=SMOOTHING_CHOICES, default="none", const=DEFAULT_SMOOTHING,
+                        help=_SMOOTH_HELP)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="config name or YAML file (for a checkpoint that stores none)")
     parser.add_argument("--out", default="motion.npz", help="the track (.npz)")
     parser.add_argument("--json", metavar="PATH", help="also export the track as JSON")
-    parser.add_argument("--smooth", choices=SMOOTHING_CHOICES, default="none", help=_SMOOTH_HELP)
+    _add_smooth_argument(parser)
     parser.add_argument("--crop", choices=["crop", "pad", "stretch", "face"], default="crop",
                         help="how frames become square, as in 'fomm-nb animate'")
     parser.add_argument("--batch-size", type=int_option(1), default=DEFAULT_BATCH_SIZE, help="driving frames per batch")
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> None:
 def add_animate_arguments(parser: argparse.ArgumentParser) -> None:
     """``--motion`` and ``--smooth`` for ``fomm-nb animate``."""
     parser.add_argument("--motion", metavar="TRACK", help="replay a motion track (.npz from 'fomm-nb track') instead of --driving")
-    parser.add_argument("--smooth", choices=SMOOTHING_CHOICES, default="none", help=_SMOOTH_HELP)
+    _add_smooth_argument(parser)
 
 
 def uses_track(args: argparse.Namespace) -> bool:
