@@ -25,7 +25,7 @@ its encoding and the trip to the kernel overlap the kernel's work on the
 frame before: the first frame to arrive after the kernel is free is animated
 (stop-and-wait would leave the kernel idle for a whole round trip between
 frames, and cap the rate at one frame per round trip). The page keeps at most
-a few frames unanswered (``MAX_ON_WIRE`` in the page), so a kernel that stops
+a few frames unanswered (``MAX_ON_WIRE``, 8, in the page), so a kernel that stops
 reading leaves no backlog behind it. A slow model therefore shows fewer frames
 per second, never older ones: the delay stays bounded and the kernel never
 falls behind.

@@ -14,7 +14,9 @@
 // latency. The protocol is described in fomm_nb/widgets/live_session.py.
 
 const ANSWER_TIMEOUT_MS = 10000; // a frame not answered by then is given up (a restarted kernel)
-const MAX_ON_WIRE = 4; // frames sent and not yet answered, at most (each is answered: shown, dropped or refused)
+// Frames sent and not yet answered, at most (each is answered: shown, dropped or refused). Enough for the camera's
+// rate over a round trip of 8 frames (320 ms at 25 fps: Colab's proxy); a kernel that stops reading gets no more.
+const MAX_ON_WIRE = 8;
 const POLL_MS = 1000 / 30; // without requestVideoFrameCallback, the camera is read at most this often
 const WINDOW_MS = 2000; // the readout averages over the last two seconds
 const KEYPOINT_COLOURS = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231",
