@@ -232,7 +232,6 @@ def test_ground_truth_error(sliders, clip):
     assert bytes(sliders.panels["error"].image.value)[:2] == b"\xff\xd8"
 
 
-def test_ground_truth_must_match_the_driving_frames(model, clip):
     frames, truth = clip
     with pytest.raises(InputError, match="ground_truth"):
         MotionSliders(model, truth[0], frames, ground_truth=truth[:2])
