@@ -232,6 +232,22 @@ def test_ground_truth_error(sliders, clip):
     assert bytes(sliders.panels["error"].image.value)[:2] == b"\xff\xd8"
 
 
+def test_slider_errors_are_messages_and_the_next_change_draws_again(sliders, monkeypatch):
+    render = sliders.engine.render
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(sliders.engine, "render", broken)
+    sliders.frame_slider.value = 2  # raises inside an observer: it must become a line, not a traceback
+    assert sliders.messages.outputs[0]["text"] == "RuntimeError: out of memory\n"
+    monkeypatch.setattr(sliders.engine, "render", render)
+    sliders.frame_slider.value = 1
+    assert sliders.l1 == pytest.approx(np.abs(sliders.result - sliders.ground_truth[1]).mean(), rel=1e-5)
+    assert sliders.messages.outputs == ()  # the stale message is gone
+
+
+def test_ground_truth_must_match_the_driving_frames(model, clip):
     frames, truth = clip
     with pytest.raises(InputError, match="ground_truth"):
         MotionSliders(model, truth[0], frames, ground_truth=truth[:2])
