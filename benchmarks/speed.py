@@ -17,6 +17,7 @@ Runtime has no such switch: it runs only under the native ISA.
     .venv/bin/python benchmarks/speed.py --models vox --isa native,avx2
     .venv/bin/python benchmarks/speed.py --models small --rounds 9
     .venv/bin/python benchmarks/speed.py --models vox --explain-speed     # autotuned; each layer's path
+    .venv/bin/python benchmarks/speed.py --models vox --tune-engine --batch-size 8 --explain-speed   # workers, batch too
     .venv/bin/python benchmarks/speed.py --device cuda --precision float16 --batch-size 16   # GPU path
 """
 
@@ -47,7 +48,7 @@ from common import (
     synthetic_clip,
 )
 from fomm_nb.animate import PRECISIONS, AnimationEngine
-from fomm_nb.autotune import autotune
+from fomm_nb.autotune import autotune, tune_engine
 
 #: The environment of each ``--isa`` choice (``native``: none of these set).
 ISA_ENVIRONMENTS = {
@@ -69,15 +70,20 @@ def memory_child(args):
         torch.cuda.reset_peak_memory_stats()
 
     def make_engine(model, source):
-        engine = _engine(model, args)
-        engine.set_source(source)
-        if args.autotune or args.explain_speed:
-            autotune(engine)
-        return engine
+        return _tuned_engine(model, source, args)[0]
 
     rss_mb = animation_peak_mb(model, args.memory, args.frames, make_engine)
     cuda_mb = torch.cuda.max_memory_allocated() / 2**20 if model.device.type == "cuda" else None
     print(json.dumps({"rss_mb": rss_mb, "cuda_mb": cuda_mb}))
+
+
+def _tuned_engine(model, source, args):
+    """``(engine, tuning or None)``: the engine for ``source``, its layers autotuned (and its settings, with --tune-engine)."""
+    if args.tune_engine:
+        return tune_engine(model, source, workers=args.workers, num_threads=args.engine_threads)
+    engine = _engine(model, args)
+    engine.set_source(source)
+    return engine, autotune(engine) if args.autotune or args.explain_speed else None
 
 
 def _engine(model, args, **overrides):
@@ -92,6 +98,7 @@ def _memory(args, name, path):
     flags += ["--engine-threads", args.engine_threads] if args.engine_threads else []
     flags += ["--workers", args.workers] if args.workers else []
     flags += ["--autotune"] if args.autotune or args.explain_speed else []
+    flags += ["--tune-engine"] if args.tune_engine else []
     flags += ["--compile", args.compile] if isinstance(args.compile, str) else ["--compile"] if args.compile else []
     result = in_fresh_process(__file__, "--memory", path, "--frames", args.memory_frames, *flags)
     cuda = f", CUDA peak {result['cuda_mb']:.0f} MB" if result["cuda_mb"] is not None else ""
@@ -117,19 +124,19 @@ def measure(name, args, peak):
     device, size, batch = model.device, model.image_size, args.batch_size
     source, frames = synthetic_clip(size, 2 * batch)
     frames = np.stack(list(frames))
+    print(f"\n== {label}: {size}x{size}, {args.device}, {args.precision}, {batch} frames per timing round")
     start = time.perf_counter()
     engine = _engine(model, args)
     engine.set_source(source)
-    setup = time.perf_counter() - start
-    threads = f"{args.engine_threads or torch.get_num_threads()} threads in {engine.workers} workers"
-    print(f"\n== {label}: {size}x{size}, {args.device}, {args.precision}, engine batch {batch}, {threads}")
-    print(f"engine set-up (inference copy, source encoding): {setup:.2f} s, once per model")
-    if args.autotune or args.explain_speed:
+    print(f"engine set-up (inference copy, source encoding): {time.perf_counter() - start:.2f} s, once per model")
+    if args.autotune or args.explain_speed or args.tune_engine:
         start = time.perf_counter()
-        tuning = autotune(engine)
+        engine, tuning = _tuned_engine(model, source, args)
         print(f"autotuned in {time.perf_counter() - start:.2f} s (cached: once per model, shape, torch, CPU and ISA)")
         if args.explain_speed:
             print(tuning.explain())
+    threads = args.engine_threads or torch.get_num_threads()
+    print(f"engine: batch {engine.batch_size}, {threads} threads in {engine.workers} workers")
 
     reference = ReferenceLoop(model, source, frames)
     expected = np.stack(reference.animate())
@@ -234,6 +241,9 @@ def main():
     parser.add_argument("--isa", help="comma-separated: native, avx2 (each run in a child process)")
     parser.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
     parser.add_argument("--autotune", action="store_true", help="autotune the engine's layers (fomm_nb.autotune)")
+    parser.add_argument("--tune-engine", action="store_true",
+                        help="autotune the engine's workers and batch size too (fomm_nb.autotune.tune_engine); "
+                             "--batch-size is then the frames per timing round")
     parser.add_argument("--explain-speed", action="store_true",
                         help="autotune, and print each layer's paths timed, the one kept and why (fomm-nb animate too)")
     parser.add_argument("--memory-frames", type=int, default=32, help="frames animated for the peak memory")

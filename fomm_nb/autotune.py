@@ -4,8 +4,9 @@ Some layers of :func:`~fomm_nb.optimize.optimize_for_inference`'s copy can
 compute the same numbers two ways, and which is faster depends on the CPU,
 its instruction set, the threads and the activation's shape:
 
-* a :class:`~fomm_nb.winograd.WinogradConv2d`: ``"winograd"`` (``F(4x4, 3x3)``)
-  or ``"direct"`` (oneDNN's convolution);
+* a :class:`~fomm_nb.winograd.WinogradConv2d`: ``"winograd"`` (``F(4x4, 3x3)``),
+  ``"direct"`` (oneDNN's convolution) or, on small inputs, ``"im2col"`` (patches
+  times the weight where it lies);
 * an :class:`~fomm_nb.optimize.UpsampledConvReLU`: ``"sub-pixel"`` (one 2x2
   convolution of the small input) or ``"upsampled"`` (as published).
 
@@ -32,7 +33,7 @@ Example:
     >>> engine = AnimationEngine(get_model("demo", device="cpu"), batch_size=2)
     >>> _ = engine.set_source(np.zeros((64, 64, 3), np.float32))
     >>> tuning = autotune(engine, cache=False)
-    >>> set(tuning.choices.values()) <= {"winograd", "direct", "sub-pixel", "upsampled"}
+    >>> set(tuning.choices.values()) <= {"winograd", "direct", "im2col", "sub-pixel", "upsampled"}
     True
     >>> all(layer.kept == min(layer.seconds, key=layer.seconds.get) for layer in tuning.layers.values())
     True
@@ -65,7 +66,7 @@ __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "La
            "PATHS", "CACHE_FILE", "BATCH_SIZES", "WORKERS", "TIE", "TRIAL_CALLS"]
 
 #: The exact paths of each tunable layer type.
-PATHS = {WinogradConv2d: ("winograd", "direct"), UpsampledConvReLU: ("sub-pixel", "upsampled")}
+PATHS = {WinogradConv2d: ("winograd", "direct", "im2col"), UpsampledConvReLU: ("sub-pixel", "upsampled")}
 #: The cache's file name in the checkpoint folder.
 CACHE_FILE = "autotune.json"
 #: The batch sizes :func:`tune_engine` times (those the memory check refuses are left out). Larger batches
@@ -76,7 +77,8 @@ WORKERS = (1, 2, 4)
 #: Calls of each setting when timing (a warm-up, then up to two timed): what timing costs, in batches.
 TRIAL_CALLS = 3
 #: Settings within this fraction of the fastest time per frame count as ties (timing noise on a shared
-#: machine); the smallest batch of them is kept, for its memory and its latency.
+#: machine); the one of least memory is kept: the fewest workers (at vox-256 each worker's activations and
+#: workspaces held about +180 MB at batch 4), then the smallest batch (less latency too).
 TIE = 0.05
 
 
@@ -97,7 +99,7 @@ class LayerChoice:
     def reason(self) -> str:
         """Why ``kept`` was kept, in words."""
         if len(self.seconds) == 1:
-            return f"the only path for inputs under {PHASE_MIN_SIZE} pixels a side"
+            return f"the only path for inputs under {PHASE_MIN_SIZE} pixels a side"  # a 2x2 up block's
         others = sorted((path for path in self.seconds if path != self.kept), key=self.seconds.get)
         return f"fastest, {self.seconds[others[0]] / self.seconds[self.kept]:.2f}x faster than {others[0]}"
 
@@ -125,8 +127,8 @@ class EngineChoice:
         if fastest == (self.workers, self.batch_size):
             return "fastest per frame"
         slower = self.seconds[(self.workers, self.batch_size)] / self.seconds[fastest] - 1
-        return (f"the smallest batch within {TIE:.0%} of the fastest ({fastest[0]} workers, batch {fastest[1]}: "
-                f"{slower:.1%} slower per frame, less memory)")
+        return (f"the least memory within {TIE:.0%} of the fastest ({fastest[0]} workers, batch {fastest[1]}): "
+                f"{slower:.1%} slower per frame, fewer workers or a smaller batch")
 
 
 @dataclass
@@ -164,9 +166,9 @@ class Tuning:
 
 
 def _engine_lines(choice, key, cached):
-    how = "read from the cache" if cached else "timed now"
-    lines = [f"engine key: {key}", f"engine: {choice.workers} worker{'s' if choice.workers > 1 else ''}, batch {choice.batch_size}: {choice.reason}"
-             + (f" ({how}; ms per frame below)" if choice.seconds else "")]
+    how = f" ({'read from the cache' if cached else 'timed now'}; ms per frame below)" if choice.seconds else ""
+    workers = f"{choice.workers} worker{'s' if choice.workers > 1 else ''}"
+    lines = [f"engine key: {key}", f"engine: {workers}, batch {choice.batch_size}: {choice.reason}{how}"]
     batches = sorted({batch for _, batch in choice.seconds})
     lines.append("  " + " " * 10 + "".join(f"{f'batch {batch}':>10s}" for batch in batches))
     for workers in sorted({workers for workers, _ in choice.seconds}):
@@ -184,6 +186,8 @@ def _paths(module, shape):
     paths = PATHS[type(module)]
     if isinstance(module, UpsampledConvReLU) and min(shape[2:]) < PHASE_MIN_SIZE:
         return paths[1:]  # the sub-pixel form needs inputs of PHASE_MIN_SIZE pixels a side
+    if isinstance(module, WinogradConv2d) and shape[0] * shape[2] * shape[3] > module.conv.out_channels:
+        return paths[:2]  # im2col's patches would be larger than the weight: not worth the memory
     return paths
 
 
@@ -353,13 +357,13 @@ def _fits(batch_size, model):
 
 
 def _pick(seconds, fits):
-    """The ``(workers, batch)`` kept: of those whose batch ``fits``, the smallest batch within :data:`TIE` of the fastest."""
+    """The ``(workers, batch)`` kept: of those whose batch ``fits`` and within :data:`TIE` of the fastest, the
+    fewest workers, then the smallest batch."""
     allowed = {setting: time_ for setting, time_ in seconds.items() if fits(setting[1])}
     if not allowed:
         return None
     best = min(allowed.values())
-    ties = [setting for setting, time_ in allowed.items() if time_ <= best * (1 + TIE)]
-    return min(ties, key=lambda setting: (setting[1], allowed[setting]))
+    return min(setting for setting, time_ in allowed.items() if time_ <= best * (1 + TIE))
 
 
 def _time_settings(model, source, workers, batches, num_threads):
@@ -392,7 +396,8 @@ def tune_engine(
     The settings left ``None`` are timed (seconds per frame of every workers
     count in :data:`WORKERS` up to the threads, on CPU, and every batch size in
     :data:`BATCH_SIZES` that :func:`~fomm_nb.arguments.check_batch_memory` lets
-    through; of those within :data:`TIE` of the fastest, the smallest batch),
+    through; of those within :data:`TIE` of the fastest, the fewest workers,
+    then the smallest batch),
     then the layers are tuned at the settings kept (:func:`autotune`). Cached
     like the layers; a cached batch size that no longer fits in memory is not
     used. When ``frames`` (the number of frames the engine will animate) is

@@ -39,7 +39,10 @@ statistics to train and its state dict is not the published one.
   ``FOLD_MAX_WEIGHTS`` weights keeps its BatchNorm: the hourglasses' deep
   levels hold most of the weights (at vox-256, 230 MB of 240) on activations
   of a few pixels, where the BatchNorm's pass costs nothing and a folded
-  copy would double the memory. The copy reads the model's current weights:
+  copy would double the memory. On those small inputs the convolution runs
+  as im2col patches times the shared NCHW weight, read in place
+  (:class:`~fomm_nb.winograd.WinogradConv2d`'s ``"im2col"`` path): oneDNN
+  would copy the weight into its layout on every call. The copy reads the model's current weights:
   after training the model in place, make a new one.
 
 Example:

@@ -64,9 +64,18 @@ class WinogradConv2d(nn.Module):
     """A square stride-1 ``nn.Conv2d`` (no groups or dilation) computed as ``F(tile x tile, r x r)``.
 
     ``(B, C_in, H, W)`` -> ``(B, C_out, H', W')`` like the convolution it
-    replaces; the output is stored channels_last. Images of fewer than
-    ``min_tiles`` output tiles go to the direct convolution, which is faster
-    there (the matrix products get too small). The kernel's transform
+    replaces; the Winograd path's output is stored channels_last. Images of
+    fewer than ``min_tiles`` output tiles take another path (the matrix
+    products get too small): ``"im2col"`` when the weight is stored NCHW and
+    the batch's patches ``(B, C_in r^2, H' W')`` are no larger than it (at most
+    ``C_out`` output pixels in the batch), else ``"direct"`` (oneDNN's
+    convolution). The im2col path multiplies the patches by the weight where
+    it lies (``weight.view(C_out, C_in r^2)``, one batched GEMM), where oneDNN
+    copies an NCHW weight into its own layout on every call of a channels_last
+    input: for the hourglasses' deep levels (4 to 36 MB weights on 4x4 and 8x8
+    inputs at vox-256) that copy took longer than the arithmetic and was most
+    of an engine worker's peak memory. ``path`` forces one of ``"winograd"``,
+    ``"direct"`` and ``"im2col"`` (:mod:`fomm_nb.autotune`). The kernel's transform
     ``G g G^T`` (``a^2 / r^2`` times the kernel's size: 4x for ``F(4x4, 3x3)``)
     is made again by every call and freed after it: it costs about a
     thousandth of the call's multiply-adds, and keeping it would cost its
@@ -92,7 +101,7 @@ class WinogradConv2d(nn.Module):
         dtype, device = conv.weight.dtype, conv.weight.device
         self.tile, self.alpha, self.kernel_size, self.padding = tile, tile + kernel[0] - 1, kernel[0], padding[0]
         self.min_tiles = min_tiles
-        self.path = None  # "winograd" or "direct" forces a path (fomm_nb.autotune); None: by min_tiles
+        self.path = None  # "winograd", "direct" or "im2col" forces a path (fomm_nb.autotune); None: by choose_path
         self.conv = conv
         self.register_buffer("kernel_transform", torch.kron(g, g).to(dtype=dtype, device=device))  # (a^2, r^2)
         self.register_buffer("input_transform", torch.kron(b_t, b_t).to(dtype=dtype, device=device))  # (a^2, a^2)
@@ -125,10 +134,38 @@ class WinogradConv2d(nn.Module):
         _, _, rows, columns = self._grid(height, width)
         return rows * columns >= self.min_tiles
 
+    def choose_path(self, batch: int, height: int, width: int) -> str:
+        """The path a ``(batch, C_in, height, width)`` input takes: ``path`` when set, else the built-in rule.
+
+        Example:
+            >>> layer = WinogradConv2d(nn.Conv2d(8, 64, 3, padding=1))  # an NCHW weight, 64 outputs
+            >>> layer.choose_path(1, 16, 16), layer.choose_path(1, 8, 8), layer.choose_path(2, 8, 8)
+            ('winograd', 'im2col', 'direct')
+        """
+        if self.path is not None:
+            return self.path
+        if self.uses_winograd(height, width):
+            return "winograd"
+        out_height, out_width, _, _ = self._grid(height, width)
+        small = batch * out_height * out_width <= self.conv.out_channels  # the patches are no larger than the weight
+        return "im2col" if small and self.conv.weight.is_contiguous() else "direct"
+
+    def _im2col(self, x):
+        """The convolution as patches ``(B, C_in r^2, H' W')`` times the weight ``(C_out, C_in r^2)``, read in place."""
+        batch, _, height, width = x.shape
+        out_height, out_width, _, _ = self._grid(height, width)
+        patches = F.unfold(x, self.kernel_size, padding=self.padding)  # (B, C_in r^2, H' W')
+        weight = self.conv.weight.detach().reshape(self.conv.out_channels, -1)  # a view of an NCHW weight
+        out = torch.baddbmm(self.conv.bias.detach()[None, :, None], weight.expand(batch, -1, -1), patches)
+        return out.view(batch, -1, out_height, out_width)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
-        if not self.uses_winograd(height, width):
+        path = self.choose_path(batch, height, width)
+        if path == "direct":
             return self.conv(x)
+        if path == "im2col":
+            return self._im2col(x)
         out_height, out_width, rows, columns = self._grid(height, width)
         weight = self._transformed_kernel()
         out = torch.empty((batch, rows * self.tile, columns * self.tile, self.conv.out_channels), dtype=x.dtype, device=x.device)

@@ -16,6 +16,7 @@ from fomm_nb.arguments import BYTES_PER_PIXEL
 from fomm_nb.cli import main
 from fomm_nb.config import DEFAULT_BATCH_SIZE
 from fomm_nb.hub import get_model
+from fomm_nb.winograd import WinogradConv2d
 from fomm_nb.config import ModelConfig
 from test_optimize import WIDE_CONFIG, perturb_batchnorm, smooth_frames
 
@@ -44,14 +45,14 @@ def frames_with(engine, source, driving, force=None):
     return np.stack(list(engine.stream(driving)))
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["winograd, sub-pixel", "direct, upsampled"])
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["winograd, sub-pixel", "direct, upsampled", "im2col, upsampled"])
 def test_each_forced_path_paints_the_plain_engines_frames(wide, which):
     source, driving = smooth_frames(64, 5)
     engine = AnimationEngine(wide, batch_size=4)
     layers = autotune.tunable_layers(engine.network)
     assert {type(module) for module in layers.values()} == set(autotune.PATHS), "both layer types are tuned"
     plain = frames_with(engine, source, driving)
-    forced = frames_with(engine, source, driving, lambda module: autotune.PATHS[type(module)][which])
+    forced = frames_with(engine, source, driving, lambda module: autotune.PATHS[type(module)][:which + 1][-1])
     assert np.abs(forced - plain).max() <= PATH_TOLERANCE
     frames_with(engine, source, driving)  # leave the shared inference copy as it was
 
@@ -161,13 +162,14 @@ def test_the_tuned_engine_paints_the_published_numerics(bundled, tuned):
     assert np.abs(np.stack(list(engine.stream(driving))) - np.stack(list(plain.stream(driving)))).max() <= 1e-4
 
 
-def test_the_smallest_batch_of_the_ties_is_kept():
+def test_the_least_memory_of_the_ties_is_kept():
     seconds = {(1, 1): 10.0, (1, 2): 6.0, (2, 2): 5.1, (2, 4): 5.0, (2, 8): 4.95}  # per frame
-    assert autotune._pick(seconds, lambda batch: True) == (2, 2), "5.1 is within 5% of 4.95"
+    assert autotune._pick(seconds, lambda batch: True) == (2, 2), "5.1 is within 5% of 4.95: the smallest batch"
+    assert autotune._pick({**seconds, (1, 4): 5.19}, lambda batch: True) == (1, 4), "then the fewest workers"
     assert autotune._pick(seconds, lambda batch: batch < 2) == (1, 1)
     assert autotune._pick(seconds, lambda batch: False) is None
     choice = autotune.EngineChoice(2, 2, seconds)
-    assert choice.reason.startswith("the smallest batch within 5% of the fastest (2 workers, batch 8")
+    assert choice.reason.startswith("the least memory within 5% of the fastest (2 workers, batch 8): 3.0% slower")
 
 
 def test_only_the_batches_the_memory_check_lets_through_are_timed_and_cached(bundled, home, monkeypatch):
@@ -225,3 +227,14 @@ def test_a_short_video_is_not_worth_timing_unless_the_timings_are_cached(bundled
     timed = autotune.tune_engine(bundled, source)[1].engine  # no frame count: timed, and cached
     engine, tuning = autotune.tune_engine(bundled, source, frames=5)
     assert tuning.engine_cached and (engine.workers, engine.batch_size) == (timed.workers, timed.batch_size)
+
+
+def test_small_inputs_of_an_nchw_weight_take_im2col_and_paint_the_same():
+    conv = torch.nn.Conv2d(16, 64, 3, padding=1).eval()  # stored NCHW, as the engine's deep, unfolded levels
+    layer = WinogradConv2d(conv)
+    x = torch.rand(2, 16, 4, 4).contiguous(memory_format=torch.channels_last)  # 32 output pixels <= 64 outputs
+    assert layer.choose_path(*x.shape[:1], *x.shape[2:]) == "im2col"
+    with torch.inference_mode():
+        assert (layer(x) - conv(x)).abs().max() <= 1e-5
+    layer.conv.weight.data = layer.conv.weight.data.contiguous(memory_format=torch.channels_last)
+    assert layer.choose_path(2, 4, 4) == "direct", "a channels_last weight is read in place by oneDNN"
