@@ -109,7 +109,15 @@ def _training_record(command, seconds, resumed):
     return {"command": " ".join(command), "seed": int(command[command.index("--seed") + 1]),
             "wall_time_s": round(seconds, 1), "training_seconds_in_log": training_seconds,
             "steps_per_second": round(step / training_seconds, 2), "resumed": resumed,
-            "load_average_at_end": round(os.getloadavg()[0], 1), "log": f"{command[command.index('--out') + 1]}/log.csv"}
+            "load_average_at_end": round(os.getloadavg()[0], 1), "log": _keep_log(out)}
+
+
+def _keep_log(out):
+    """Copy a run's log.csv beside the weights (runs/ is not in git): checkpoints/ablation/logs/<run>.csv."""
+    kept = HERE / "logs" / f"{'long-' if out.parent.name == 'ablation-long' else ''}{out.name}.csv"
+    kept.parent.mkdir(exist_ok=True)
+    shutil.copy(out / "log.csv", kept)
+    return str(kept.relative_to(ROOT))
 
 
 def _train_runs(todo, jobs, record_key):
@@ -372,7 +380,7 @@ def main():
     parser.add_argument("--force", action="store_true", help="evaluate: every run again, none kept from results.json")
     parser.add_argument("--detector", help="diagnose: measure the ruler's error with this detector checkpoint instead "
                                            "(nothing written)")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if args.runs and args.step != "evaluate":
         parser.error("run names are for evaluate only")
     if args.step == "train":
