@@ -37,6 +37,7 @@ VARIANTS = {
     "zero-order": "keypoints only, no Jacobians (as in Monkey-Net): the sparse motions are translations",
     "no-occlusion": "no occlusion map: every warped feature is decoded as if visible",
     "no-jacobian-equivariance": "Jacobians learned without their equivariance loss (keypoint equivariance kept)",
+    "no-pyramid": "a single-scale reconstruction loss (train_params.scales: [1]) instead of the 4-scale pyramid",
 }
 SEEDS = (1, 2)
 

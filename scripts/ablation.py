@@ -65,8 +65,9 @@ VIDEOS, FRAMES = 50, 32
 SMALL_RUN = {"run": "zero-order-seed1", "videos": 3, "frames": 8}
 LONG_RUNS = "runs/ablation-long"
 #: Without training.json (the runs of 2026-12-05 were trained by an earlier session whose logs were lost).
-WALL_TIME_NOTE = ("not recorded in the checkpoint; the earlier session measured about 1.7 s per step on one core "
-                  "under load (two runs at a time on the 2-core machine), about 57 min per 2,000-step run")
+WALL_TIME_NOTE = ("not recorded: trained by an earlier session whose logs were lost. Measured on the same 2-core "
+                  "machine, same schedule, two runs at a time with --threads 1: the no-pyramid runs took 43.6 min "
+                  "(0.77 steps/s, load average 6-11 from other jobs); two runs alone go about 2.2 steps/s, about 15 min")
 
 def train_command(variant, seed):
     return ["fomm-nb", "train", "--config", f"checkpoints/ablation/{variant}.yaml", "--data", "procedural",

@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from fomm_nb.ablation import LONG_CHECK
 from fomm_nb.config import load_config
 from fomm_nb.evaluate import evaluate
 from fomm_nb.hub import get_model
 from fomm_nb.model import build_model
+from fomm_nb.train.losses import reconstruction_loss
 from fomm_nb.train.trainer import TrainSettings
 
 HERE = Path(__file__).resolve().parents[1] / "checkpoints" / "ablation"
-VARIANTS = ("full", "zero-order", "no-occlusion", "no-jacobian-equivariance")
+VARIANTS = ("full", "zero-order", "no-occlusion", "no-jacobian-equivariance", "no-pyramid")
 SEEDS = (1, 2)
 
 
@@ -40,7 +42,8 @@ def test_the_variants_differ_from_full_in_their_one_flag_only():
     full = flat(load_config(HERE / "full.yaml").to_dict())
     changed = {"zero-order": {"model_params.common_params.estimate_jacobian": False},
                "no-occlusion": {"model_params.generator_params.estimate_occlusion_map": False},
-               "no-jacobian-equivariance": {"train_params.loss_weights.equivariance_jacobian": 0}}
+               "no-jacobian-equivariance": {"train_params.loss_weights.equivariance_jacobian": 0},
+               "no-pyramid": {"train_params.scales": [1]}}
     for variant, flags in changed.items():
         config = flat(load_config(HERE / f"{variant}.yaml").to_dict())
         assert {key: value for key, value in config.items() if full.get(key) != value} == flags
@@ -66,6 +69,30 @@ def test_no_jacobian_equivariance_keeps_the_jacobians_and_drops_only_their_equiv
     assert settings.equivariance_jacobian == 0 and full.equivariance_jacobian > 0
     assert settings.equivariance_value == full.equivariance_value > 0
     assert built("no-jacobian-equivariance").kp_detector.jacobian is not None
+
+
+def test_no_pyramid_compares_images_at_one_scale_only_and_keeps_the_architecture():
+    """Its reconstruction loss sees the full-size images only; full's sees 1, 1/2, 1/4 and 1/8. Same networks."""
+    single = TrainSettings.from_config(load_config(HERE / "no-pyramid.yaml"))
+    full = TrainSettings.from_config(load_config(HERE / "full.yaml"))
+    assert single.pyramid_scales == (1,) and full.pyramid_scales == (1, 0.5, 0.25, 0.125)
+    loss, _ = reconstruction_loss(single.pyramid_scales, single.reconstruction_weight, vgg19_weights=None)
+    assert loss.pyramid.scales == (1,) and len(loss.pyramid.downs) == 0
+    prediction, target = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    full_loss, _ = reconstruction_loss(full.pyramid_scales, full.reconstruction_weight, vgg19_weights=None)
+    assert float(loss(prediction, target)) != pytest.approx(float(full_loss(prediction, target)))
+    assert built("no-pyramid").state_dict().keys() == built("full").state_dict().keys()
+
+
+def test_the_longer_check_configs_differ_from_their_variants_in_the_schedule_only():
+    """Three times the steps, the learning-rate drops at the same fractions; nothing else."""
+    for variant in LONG_CHECK["variants"]:
+        short = flat(load_config(HERE / f"{variant}.yaml").to_dict())
+        longer = flat(load_config(HERE / "long" / f"{variant}.yaml").to_dict())
+        differ = {key for key in short.keys() | longer.keys() if short.get(key) != longer.get(key)}
+        assert differ == {"train_params.num_steps", "train_params.step_milestones"}
+        assert longer["train_params.num_steps"] == LONG_CHECK["steps"] == 3 * short["train_params.num_steps"]
+        assert longer["train_params.step_milestones"] == [3 * step for step in short["train_params.step_milestones"]]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
