@@ -33,6 +33,10 @@ from torch import nn
 
 __all__ = ["winograd_matrices", "WinogradConv2d"]
 
+#: Tiles transformed and multiplied at a time (whole tile rows; at least one row): the workspaces (tiles, their
+#: transforms, the products) are ``a^2`` times this many ``C`` vectors each, not a whole image's.
+CHUNK_TILES = 64
+
 #: Interpolation points, used in this order; small points keep the transforms well conditioned.
 POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
 
@@ -88,7 +92,7 @@ class WinogradConv2d(nn.Module):
         True
     """
 
-    def __init__(self, conv, tile=4, min_tiles=16):
+    def __init__(self, conv, tile=4, min_tiles=16, chunk_tiles=CHUNK_TILES):
         super().__init__()
         kernel, padding = conv.kernel_size, conv.padding
         if kernel[0] != kernel[1] or padding[0] != padding[1] or conv.stride != (1, 1):
@@ -101,6 +105,7 @@ class WinogradConv2d(nn.Module):
         dtype, device = conv.weight.dtype, conv.weight.device
         self.tile, self.alpha, self.kernel_size, self.padding = tile, tile + kernel[0] - 1, kernel[0], padding[0]
         self.min_tiles = min_tiles
+        self.chunk_tiles = chunk_tiles
         self.path = None  # "winograd", "direct" or "im2col" forces a path (fomm_nb.autotune); None: by choose_path
         self.conv = conv
         self.register_buffer("kernel_transform", torch.kron(g, g).to(dtype=dtype, device=device))  # (a^2, r^2)
@@ -169,15 +174,21 @@ class WinogradConv2d(nn.Module):
         out_height, out_width, rows, columns = self._grid(height, width)
         weight = self._transformed_kernel()
         out = torch.empty((batch, rows * self.tile, columns * self.tile, self.conv.out_channels), dtype=x.dtype, device=x.device)
-        for item in range(batch):  # one image at a time: its transformed tiles stay in the cache
-            self._tiles(x[item : item + 1].permute(0, 2, 3, 1), weight, rows, columns, out[item])
+        tile, alpha, pad = self.tile, self.alpha, self.padding
+        step = max(1, self.chunk_tiles // columns)  # tile rows per chunk
+        for item in range(batch):  # one image at a time, a few tile rows at a time: the workspaces stay small
+            image = x[item : item + 1].permute(0, 2, 3, 1)  # (1, H, W, C)
+            padded = F.pad(image, (0, 0, pad, columns * tile + alpha - tile - width - pad,
+                                   pad, rows * tile + alpha - tile - height - pad))
+            for start in range(0, rows, step):
+                stop = min(rows, start + step)
+                part = padded[:, start * tile : stop * tile + alpha - tile]
+                self._tiles(part, weight, stop - start, columns, out[item, start * tile : stop * tile])
         return out[:, :out_height, :out_width].permute(0, 3, 1, 2)
 
-    def _tiles(self, image, weight, rows, columns, out):
-        """Convolve one ``(1, H, W, C)`` image into ``out`` ``(rows tile, columns tile, C_out)``."""
-        _, height, width, channels = image.shape
-        tile, alpha, pad = self.tile, self.alpha, self.padding
-        padded = F.pad(image, (0, 0, pad, columns * tile + alpha - tile - width - pad, pad, rows * tile + alpha - tile - height - pad))
+    def _tiles(self, padded, weight, rows, columns, out):
+        """Convolve ``rows`` tile rows of a padded ``(1, H, W, C)`` image into ``out`` ``(rows tile, columns tile, C_out)``."""
+        channels, tile, alpha = padded.shape[3], self.tile, self.alpha
         tiles = padded.unfold(1, alpha, tile).unfold(2, alpha, tile)  # (1, rows, columns, C, a, a)
         tiles = tiles.reshape(rows * columns, channels, alpha * alpha)
         transformed = torch.matmul(self.input_transform, tiles.transpose(1, 2))  # (N, a^2, C)

@@ -238,3 +238,11 @@ def test_small_inputs_of_an_nchw_weight_take_im2col_and_paint_the_same():
         assert (layer(x) - conv(x)).abs().max() <= 1e-5
     layer.conv.weight.data = layer.conv.weight.data.contiguous(memory_format=torch.channels_last)
     assert layer.choose_path(2, 4, 4) == "direct", "a channels_last weight is read in place by oneDNN"
+
+
+@pytest.mark.parametrize("chunk_tiles", [1, 5, 10**9])
+def test_winograd_by_chunks_of_tile_rows_paints_the_same(chunk_tiles):
+    conv = torch.nn.Conv2d(8, 4, 3, padding=1).eval()
+    x = torch.rand(2, 8, 13, 22).contiguous(memory_format=torch.channels_last)  # 4 x 6 tiles, the last ones partial
+    with torch.inference_mode():
+        assert (WinogradConv2d(conv, min_tiles=1, chunk_tiles=chunk_tiles)(x) - conv(x)).abs().max() <= 1e-5
