@@ -77,8 +77,8 @@ WORKERS = (1, 2, 4)
 #: Calls of each setting when timing (a warm-up, then up to two timed): what timing costs, in batches.
 TRIAL_CALLS = 3
 #: Settings within this fraction of the fastest time per frame count as ties (timing noise on a shared
-#: machine); the one of least memory is kept: the fewest workers (at vox-256 each worker's activations and
-#: workspaces held about +180 MB at batch 4), then the smallest batch (less latency too).
+#: machine); the one of least memory is kept: the fewest workers (at vox-256, batch 4, a second worker added
+#: about +180 MB to the peak under glibc's default allocator settings), then the smallest batch (less latency).
 TIE = 0.05
 
 
