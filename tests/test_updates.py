@@ -51,8 +51,14 @@ def test_updates_no_move_asked_for_leave_the_wait_as_it_is(pacer):
 
 
 def test_skipped_moves_raise_the_wait_step_by_step_up_to_the_cap(pacer):
-    updates(pacer, 6, moves=3)  # three moves came in during each update: two of them were skipped
-    assert pacer.target.sent == [FAST_WAIT_MS, 75, 112, 168, SLOW_WAIT_MS]  # one step per late update, then held
+    updates(pacer, 6, moves=2)  # two moves came in before each update: the first was skipped
+    assert pacer.target.sent == [FAST_WAIT_MS, 75, 112, 168, SLOW_WAIT_MS]  # one step per skipped move, then held
+
+
+def test_a_flooded_kernel_raises_the_wait_as_the_moves_come_before_any_update(pacer):
+    for _ in range(4):  # a backlog of moves read while the worker is still busy
+        pacer.moved()
+    assert pacer.target.sent == [FAST_WAIT_MS, 75, 112, 168]
 
 
 def test_an_update_slower_than_the_interval_raises_the_wait(pacer):
@@ -61,7 +67,7 @@ def test_an_update_slower_than_the_interval_raises_the_wait(pacer):
 
 
 def test_when_the_updates_keep_up_the_wait_comes_back_down_to_the_fast_default(pacer):
-    updates(pacer, 6, moves=3)
+    updates(pacer, 6, moves=2)
     assert pacer.target.wait == SLOW_WAIT_MS
     updates(pacer, CALM_UPDATES - 1)
     assert pacer.target.wait == SLOW_WAIT_MS  # not at the first calm update: a loaded machine has lulls
@@ -74,7 +80,7 @@ def test_when_the_updates_keep_up_the_wait_comes_back_down_to_the_fast_default(p
 
 
 def test_a_late_update_starts_the_calm_count_again(pacer):
-    updates(pacer, 1, moves=3)
+    updates(pacer, 1, moves=2)
     assert pacer.target.wait == 75
     updates(pacer, CALM_UPDATES - 1)
     updates(pacer, 1, moves=2)  # one skipped move: up again, and the count restarts
@@ -83,7 +89,7 @@ def test_a_late_update_starts_the_calm_count_again(pacer):
 
 
 def test_updates_that_keep_up_without_room_hold_the_wait(pacer):
-    updates(pacer, 2, moves=3)
+    updates(pacer, 2, moves=2)
     assert pacer.target.wait == 112
     updates(pacer, 2 * CALM_UPDATES, seconds=0.06)  # under 112 ms, but over 70 % of 75 ms: a step down would be late
     assert pacer.target.sent == [FAST_WAIT_MS, 75, 112]

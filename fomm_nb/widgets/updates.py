@@ -106,11 +106,11 @@ class MovePacer:
     """Adapt a browser-side throttle (ipyevents' ``wait``, in ms) to how well the kernel keeps up with the moves.
 
     Call :meth:`moved` for each move the kernel takes in and wrap each update
-    in :meth:`update`. An update is late when the moves came faster than the
-    updates (more than one arrived since the last update began: the worker
-    skips the older ones) or when it took longer than the interval between two
-    moves; a late update raises ``wait`` one step (x :data:`PACE_STEP`, at most
-    ``slow``). :data:`CALM_UPDATES` updates in a row that keep up with room (no
+    in :meth:`update`. A move that arrives while an earlier one still waits
+    for its update (the worker will skip the older one) raises ``wait`` one
+    step at once (x :data:`PACE_STEP`, at most ``slow``): a kernel flooded
+    with moves, whose updates have become rare, reacts at the rate the moves
+    come. An update that took longer than the interval raises it one step too. :data:`CALM_UPDATES` updates in a row that keep up with room (no
     skipped move, at most :data:`HEADROOM` of the next shorter interval) lower
     it one step (at least ``fast``). Updates that no move asked for (the first
     drawing, a slider) leave it as it is. An idle machine keeps ``fast``.
@@ -125,8 +125,8 @@ class MovePacer:
         >>> from types import SimpleNamespace
         >>> moves = SimpleNamespace(wait=0)
         >>> pacer = MovePacer(moves)
-        >>> for _ in range(3):  # three moves behind each update: the kernel falls behind
-        ...     pacer.moved(); pacer.moved(); pacer.moved()
+        >>> for _ in range(3):  # two moves before each update: the kernel falls behind
+        ...     pacer.moved(); pacer.moved()
         ...     with pacer.update():
         ...         pass
         >>> moves.wait
@@ -141,9 +141,12 @@ class MovePacer:
         self._calm = 0  # updates in a row that kept up with room
 
     def moved(self) -> None:
-        """Count one move the kernel took in (any thread)."""
+        """Count one move the kernel took in (any thread); one step up if it replaces a move not yet drawn."""
         with self._lock:
             self._moves += 1
+            if self._moves > 1:
+                self._calm = 0
+                self._set(min(self.slow, round(self.target.wait * PACE_STEP)))
 
     @contextmanager
     def update(self) -> Iterator[None]:
@@ -159,11 +162,17 @@ class MovePacer:
         with self._lock:
             wait = self.target.wait
             shorter = max(self.fast, round(wait / PACE_STEP))
-            if skipped or milliseconds > wait:
+            if milliseconds > wait:
                 self._calm, new = 0, min(self.slow, round(wait * PACE_STEP))
+            elif skipped:  # already raised as the moves came
+                self._calm, new = 0, wait
             else:
                 self._calm = self._calm + 1 if milliseconds <= HEADROOM * shorter else 0
                 new = shorter if self._calm >= CALM_UPDATES else wait
             if new != wait:
                 self._calm = 0
-                self.target.wait = new  # one widget message: the browser re-throttles its moves
+                self._set(new)
+
+    def _set(self, wait):
+        if wait != self.target.wait:
+            self.target.wait = wait  # one widget message: the browser re-throttles its moves
