@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fomm_nb.ablation import LONG_CHECK
+from fomm_nb.ablation import LONG_CHECK, ordering_check
 from fomm_nb.config import load_config
 from fomm_nb.evaluate import evaluate
 from fomm_nb.hub import get_model
@@ -93,6 +93,18 @@ def test_the_longer_check_configs_differ_from_their_variants_in_the_schedule_onl
         assert differ == {"train_params.num_steps", "train_params.step_milestones"}
         assert longer["train_params.num_steps"] == LONG_CHECK["steps"] == 3 * short["train_params.num_steps"]
         assert longer["train_params.step_milestones"] == [3 * step for step in short["train_params.step_milestones"]]
+
+
+def test_the_longer_check_is_the_variants_weights_and_its_ordering_is_what_its_numbers_say(results):
+    check = results["long_check"]
+    for variant in check["variants"]:
+        model = built(variant)
+        state = torch.load(HERE / "long" / f"{variant}-seed{check['seed']}.pth.tar", map_location="cpu", weights_only=True)
+        assert set(state["kp_detector"]) == set(model.kp_detector.state_dict())
+        assert state["config"]["train_params"]["num_steps"] == check["steps"]
+    assert check["ordering"] == ordering_check(results["runs"], results["variants"], check["runs"])
+    for run in check["runs"].values():
+        assert run["metrics"]["num_videos"] == 50 and run["metrics"]["num_frames"] == 32
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
