@@ -40,10 +40,8 @@ Example:
 """
 
 import hashlib
-import json
 import platform
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,11 +53,11 @@ from torch import nn
 from .animate import AnimationEngine, torch_threads
 from .arguments import check_batch_memory
 from .config import DEFAULT_BATCH_SIZE
-from .download import cache_dir
-from .errors import FommError, InputError
+from .errors import InputError
 from .model import FirstOrderModel
 from .motion import MotionOptions
 from .optimize import PHASE_MIN_SIZE, UpsampledConvReLU
+from .tuning_cache import CACHE_FILE, TuningCache
 from .winograd import WinogradConv2d
 
 __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "LayerChoice", "EngineChoice",
@@ -67,8 +65,6 @@ __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "La
 
 #: The exact paths of each tunable layer type.
 PATHS = {WinogradConv2d: ("winograd", "direct", "im2col"), UpsampledConvReLU: ("sub-pixel", "upsampled")}
-#: The cache's file name in the checkpoint folder.
-CACHE_FILE = "autotune.json"
 #: The batch sizes :func:`tune_engine` times (those the memory check refuses are left out). Larger batches
 #: gained under 3% per frame at vox-256 on 2 cores and cost memory, which a classroom server runs short of.
 BATCH_SIZES = (1, 2, 4, 8)
@@ -270,46 +266,6 @@ def _time_layer(module, shape, device):
     return LayerChoice(tuple(shape), seconds, min(seconds, key=seconds.get))
 
 
-class _Cache:
-    """The tuning cache file (``None``: not used): ``{key: entry}``, read once, written entry by entry."""
-
-    def __init__(self, use):
-        self.path, self.notes = None, []
-        if use:
-            try:
-                self.path = cache_dir() / CACHE_FILE
-            except FommError as error:
-                self._warn(f"tuning cache not used: {error}")
-
-    def _warn(self, message):
-        warnings.warn(message, stacklevel=4)
-        self.notes.append(f"note: {message}")
-
-    def read(self):
-        if self.path is None or not self.path.is_file():
-            return {}
-        try:
-            stored = json.loads(self.path.read_text())
-            if not isinstance(stored, dict):
-                raise ValueError("not a JSON object")
-            return stored
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            self._warn(f"{self.path}: not a tuning cache ({error}); tuning again")
-            return {}
-
-    def get(self, key):
-        entry = self.read().get(key)
-        return entry if isinstance(entry, dict) else None
-
-    def put(self, key, entry):
-        if self.path is None:
-            return
-        try:
-            self.path.write_text(json.dumps({**self.read(), key: entry}, indent=1))
-        except OSError as error:
-            self._warn(f"{self.path}: cannot write the tuning cache ({error.strerror}); tuning again next time")
-
-
 def _layers_from(entry, shapes):
     """The cached :class:`LayerChoice` of each layer, or ``None`` when ``entry`` does not cover these layers."""
     try:
@@ -335,7 +291,7 @@ def autotune(engine: AnimationEngine, cache: bool = True) -> Tuning:
     shapes = _input_shapes(engine, layers)
     threads = max(1, (engine.num_threads or torch.get_num_threads()) // engine.workers)
     key = _key(engine, threads, shapes)
-    store = _Cache(cache)
+    store = TuningCache(cache)
     chosen = _layers_from(store.get(key) or {}, shapes)
     cached = chosen is not None
     if not cached:
@@ -424,7 +380,7 @@ def tune_engine(
     given = tuple(f"{name} {value} given" for name, value in (("workers", workers), ("batch", batch_size)) if value)
     candidates = (model.image_size, worker_counts, [batch_size] if batch_size else list(BATCH_SIZES))
     key = f"engine | {_machine(model, threads)} | {_digest(model, candidates)}"  # not what fits now: memory varies
-    store = _Cache(cache)
+    store = TuningCache(cache)
     stored = (store.get(key) or {}).get("seconds_per_frame")
     seconds = {tuple(map(int, setting.split("x"))): float(time_) for setting, time_ in stored.items()} if stored else {}
     cached = bool(seconds) and _pick(seconds, lambda b: _fits(b, model)) is not None

@@ -8,6 +8,7 @@ import pytest
 from fomm_nb.hub import get_model
 
 animate = importlib.import_module("fomm_nb.animate")  # the module: fomm_nb.animate is also the function
+runtime = importlib.import_module("fomm_nb.runtime")
 
 
 class FakeLibc:
@@ -22,8 +23,8 @@ class FakeLibc:
 @pytest.fixture
 def libc(monkeypatch):
     fake = FakeLibc()
-    monkeypatch.setattr(animate.ctypes, "CDLL", lambda name: fake)
-    monkeypatch.setattr(animate, "_allocator_set", False)
+    monkeypatch.setattr(runtime.ctypes, "CDLL", lambda name: fake)
+    monkeypatch.setattr(runtime, "_allocator_set", False)
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     return fake
 
@@ -32,9 +33,9 @@ def test_the_first_cpu_engine_sets_the_mmap_threshold_once(libc):
     model = get_model("demo", device="cpu")
     animate.AnimationEngine(model).set_source(np.zeros((64, 64, 3), np.float32))
     animate.AnimationEngine(model)
-    assert libc.calls == [(-3, animate.MMAP_THRESHOLD)]  # M_MMAP_THRESHOLD, 4 MiB
+    assert libc.calls == [(-3, runtime.MMAP_THRESHOLD)]  # M_MMAP_THRESHOLD, 4 MiB
 
 
 def test_the_users_setting_wins(libc, monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert animate.release_large_blocks() is False and libc.calls == []
+    assert runtime.release_large_blocks() is False and libc.calls == []

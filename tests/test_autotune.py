@@ -150,7 +150,8 @@ def test_explain_speed_names_every_tuned_layer_and_keeps_the_fastest(tuned):
         assert timed[kept] == min(timed.values()), f"{name}: the printout shows it"
     settings = tuning.engine
     assert (engine.workers, engine.batch_size) == (settings.workers, settings.batch_size)
-    assert f"engine: {settings.workers} workers, batch {settings.batch_size}: {settings.reason}" in text
+    workers = f"{settings.workers} worker{'s' if settings.workers > 1 else ''}"  # "1 worker" when one is kept
+    assert f"engine: {workers}, batch {settings.batch_size}: {settings.reason}" in text
 
 
 def test_the_tuned_engine_paints_the_published_numerics(bundled, tuned):
