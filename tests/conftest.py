@@ -1,10 +1,13 @@
 """Shared fixtures: the golden data of the published implementation (tests/fixtures/official)."""
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from fomm_nb.runtime import torch_threads
 
 OFFICIAL = Path(__file__).parent / "fixtures" / "official"
 TINY_MODELS = ("tiny-vox", "tiny-mgif")
@@ -18,10 +21,17 @@ def _deterministic_threads():
 @pytest.fixture
 def one_thread():
     """Run the test on one torch thread: animation is faster so on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
+
+
+def wait_until(predicate, timeout, what):
+    """Return once ``predicate()`` is true (asked every 0.2 s); fail after ``timeout`` seconds, naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
 
 
 def official_path(name):

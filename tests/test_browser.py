@@ -36,6 +36,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import wait_until as _wait_until
 from notebook_kernel import jupyter_path_with, write_kernelspec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,15 +183,6 @@ def _pixels(png):
     from PIL import Image
 
     return np.asarray(Image.open(BytesIO(png)).convert("RGB"), dtype=np.float32)
-
-
-def _wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def _render_url(base, notebook):

@@ -23,7 +23,7 @@ from fomm_nb import InputError, MediaError
 from fomm_nb.media import VideoWriter, mux_audio, read_video, write_image, write_video
 from fomm_nb.media.files import partial_beside, remove_stale_partials, replacing
 
-from conftest import MEDIA
+from conftest import MEDIA, wait_until
 
 OLD = b"the user's older result, which must survive"
 PARTIAL_NAME = re.compile(r"\.fomm-(\d+)-[0-9a-f]{8}\.(.+)\.part(\.\w+)$")
@@ -41,16 +41,6 @@ def partials(folder):
     return [name for name in names(folder) if PARTIAL_NAME.fullmatch(name)]
 
 
-def eventually(condition, seconds=20.0):
-    """Whether ``condition()`` becomes true within ``seconds`` (it is asked every 50 ms)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_a_partial_file_is_named_by_its_process_and_target(tmp_path):
     partial = partial_beside(tmp_path / "result.mp4")
     match = PARTIAL_NAME.fullmatch(partial.name)
@@ -64,7 +54,7 @@ def test_the_old_file_is_untouched_while_a_video_is_written(tmp_path):
         for frame in frames(8):
             writer.append(frame)
             assert target.read_bytes() == OLD  # ffmpeg writes elsewhere
-        assert eventually(lambda: len(partials(tmp_path)) == 1)  # ffmpeg opens its output when it is ready, not at once
+        wait_until(lambda: len(partials(tmp_path)) == 1, 20, "ffmpeg's one partial file")  # opened when ffmpeg is ready
     assert read_video(target)[0].shape == (8, 48, 64, 3) and names(tmp_path) == ["result.mp4"]
 
 

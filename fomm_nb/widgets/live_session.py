@@ -59,7 +59,7 @@ from ..errors import FommError, InputError
 from ..media import VideoWriter, fit_frame, side_by_side
 from ..model import FirstOrderModel
 from ..motion import MotionOptions
-from ..tracks import KeypointSmoother
+from ..tracks import CAUSAL_SMOOTHING, KeypointSmoother
 from ..types import Keypoints
 from .common import INTERACTIVE_THREADS, encode_image, image_of, prepare_engine
 
@@ -217,7 +217,7 @@ class LiveSession:
     """
 
     def __init__(self, model: FirstOrderModel, source: np.ndarray, send: Callable | None = None,
-                 options: MotionOptions | None = None, smoothing: str = "one-euro",
+                 options: MotionOptions | None = None, smoothing: str = CAUSAL_SMOOTHING,
                  num_threads: int | None = INTERACTIVE_THREADS) -> None:
         self.model = model
         self.engine = prepare_engine(model, source, options, num_threads)
