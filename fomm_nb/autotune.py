@@ -5,7 +5,8 @@ compute the same numbers two ways, and which is faster depends on the CPU,
 its instruction set, the threads and the activation's shape:
 
 * a :class:`~fomm_nb.winograd.WinogradConv2d`: ``"winograd"`` (``F(4x4, 3x3)``),
-  ``"direct"`` (oneDNN's convolution) or, on small inputs, ``"im2col"`` (patches
+  ``"direct"`` (oneDNN's convolution, channels_last), ``"direct-nchw"`` (oneDNN's
+  convolution on an NCHW copy) or, on small inputs, ``"im2col"`` (patches
   times the weight where it lies);
 * an :class:`~fomm_nb.optimize.UpsampledConvReLU`: ``"sub-pixel"`` (one 2x2
   convolution of the small input) or ``"upsampled"`` (as published).
@@ -23,7 +24,7 @@ time, the one kept and why; ``print(tuning.explain())`` is what
 The results are cached in ``autotune.json`` in the checkpoint folder
 (``$FOMM_NB_HOME``, see :func:`fomm_nb.download.cache_dir`), under a key made of
 the torch version, the CPU model, the instruction set torch uses, the threads,
-the model's architecture and the shapes; a cache file that cannot be read is
+the model's architecture, the shapes and the paths there are to time; a cache file that cannot be read is
 ignored with a warning and written again, one that cannot be written is left
 alone with a warning.
 
@@ -33,7 +34,7 @@ Example:
     >>> engine = AnimationEngine(get_model("demo", device="cpu"), batch_size=2)
     >>> _ = engine.set_source(np.zeros((64, 64, 3), np.float32))
     >>> tuning = autotune(engine, cache=False)
-    >>> set(tuning.choices.values()) <= {"winograd", "direct", "im2col", "sub-pixel", "upsampled"}
+    >>> set(tuning.choices.values()) <= {*PATHS[WinogradConv2d], *PATHS[UpsampledConvReLU]}
     True
     >>> all(layer.kept == min(layer.seconds, key=layer.seconds.get) for layer in tuning.layers.values())
     True
@@ -64,7 +65,7 @@ __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "La
            "PATHS", "CACHE_FILE", "BATCH_SIZES", "WORKERS", "TIE", "TRIAL_CALLS"]
 
 #: The exact paths of each tunable layer type.
-PATHS = {WinogradConv2d: ("winograd", "direct", "im2col"), UpsampledConvReLU: ("sub-pixel", "upsampled")}
+PATHS = {WinogradConv2d: ("winograd", "direct", "im2col", "direct-nchw"), UpsampledConvReLU: ("sub-pixel", "upsampled")}
 #: The batch sizes :func:`tune_engine` times (those the memory check refuses are left out). Larger batches
 #: gained under 3% per frame at vox-256 on 2 cores and cost memory, which a classroom server runs short of.
 BATCH_SIZES = (1, 2, 4, 8)
@@ -183,7 +184,7 @@ def _paths(module, shape):
     if isinstance(module, UpsampledConvReLU) and min(shape[2:]) < PHASE_MIN_SIZE:
         return paths[1:]  # the sub-pixel form needs inputs of PHASE_MIN_SIZE pixels a side
     if isinstance(module, WinogradConv2d) and shape[0] * shape[2] * shape[3] > module.conv.out_channels:
-        return paths[:2]  # im2col's patches would be larger than the weight: not worth the memory
+        return tuple(path for path in paths if path != "im2col")  # its patches would outgrow the weight: not worth the memory
     return paths
 
 
@@ -238,7 +239,8 @@ def _digest(model, extra):
 
 def _key(engine, threads, shapes):
     """What the layers' timings depend on: torch, the CPU, its ISA, the threads, the architecture and the shapes."""
-    return f"{_machine(engine.model, threads)} | {_digest(engine.network, sorted(shapes.items()))}"
+    paths = {kind.__name__: names for kind, names in PATHS.items()}  # a release with other paths times them again
+    return f"{_machine(engine.model, threads)} | {_digest(engine.network, (sorted(shapes.items()), paths))}"
 
 
 def _seconds(run, repeats=3, enough=0.5):

@@ -78,8 +78,11 @@ class WinogradConv2d(nn.Module):
     copies an NCHW weight into its own layout on every call of a channels_last
     input: for the hourglasses' deep levels (4 to 36 MB weights on 4x4 and 8x8
     inputs at vox-256) that copy took longer than the arithmetic and was most
-    of an engine worker's peak memory. ``path`` forces one of ``"winograd"``,
-    ``"direct"`` and ``"im2col"`` (:mod:`fomm_nb.autotune`). The kernel's transform
+    of an engine worker's peak memory. ``"direct-nchw"`` is oneDNN's convolution
+    on an NCHW copy of the input (the output stored channels_last again): on
+    some machines and shapes oneDNN's NCHW kernels are the faster ones. ``path``
+    forces one of ``"winograd"``, ``"direct"``, ``"im2col"`` and ``"direct-nchw"``
+    (:mod:`fomm_nb.autotune`). The kernel's transform
     ``G g G^T`` (``a^2 / r^2`` times the kernel's size: 4x for ``F(4x4, 3x3)``)
     is made again by every call and freed after it: it costs about a
     thousandth of the call's multiply-adds, and keeping it would cost its
@@ -106,7 +109,7 @@ class WinogradConv2d(nn.Module):
         self.tile, self.alpha, self.kernel_size, self.padding = tile, tile + kernel[0] - 1, kernel[0], padding[0]
         self.min_tiles = min_tiles
         self.chunk_tiles = chunk_tiles
-        self.path = None  # "winograd", "direct" or "im2col" forces a path (fomm_nb.autotune); None: by choose_path
+        self.path = None  # "winograd", "direct", "im2col" or "direct-nchw" forces a path (fomm_nb.autotune); None: by choose_path
         self.conv = conv
         self.register_buffer("kernel_transform", torch.kron(g, g).to(dtype=dtype, device=device))  # (a^2, r^2)
         self.register_buffer("input_transform", torch.kron(b_t, b_t).to(dtype=dtype, device=device))  # (a^2, a^2)
@@ -171,6 +174,8 @@ class WinogradConv2d(nn.Module):
             return self.conv(x)
         if path == "im2col":
             return self._im2col(x)
+        if path == "direct-nchw":
+            return self.conv(x.contiguous()).contiguous(memory_format=torch.channels_last)
         out_height, out_width, rows, columns = self._grid(height, width)
         weight = self._transformed_kernel()
         out = torch.empty((batch, rows * self.tile, columns * self.tile, self.conv.out_channels), dtype=x.dtype, device=x.device)
