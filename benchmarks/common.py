@@ -227,11 +227,14 @@ class OnnxLoop:
     """ONNX Runtime running ``fomm-nb export``'s graphs frame by frame, as a deploying user would.
 
     ``OnnxLoop(model, folder, source, driving, threads)`` exports the model
-    into ``folder`` and opens both graphs on the CPU; like
+    into ``folder`` and opens its graphs on the CPU; like
     :class:`ReferenceLoop`, ``frame(index)`` animates one frame: the keypoint
-    graph on the frame, motion transfer, the generator graph on the source
-    and the keypoints (the source is encoded again for every frame: the
-    exported generator takes the image).
+    graph on the frame, motion transfer, ``generator.onnx`` on the source and
+    the keypoints (the source is encoded again for every frame: that graph
+    takes the image). ``encoded_frame(index)`` does the same with the source
+    encoded once, here (``source_encoder.onnx``), and
+    ``generator_from_encoding.onnx`` for each frame. The source's keypoints
+    are detected once for both.
     """
 
     def __init__(self, model, folder, source, driving, threads):
@@ -241,14 +244,17 @@ class OnnxLoop:
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        paths = export_onnx(model, folder)
-        self.kp_detector, self.generator = (
-            onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]) for path in paths
-        )
+        sessions = [
+            onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            for path in export_onnx(model, folder)
+        ]
+        self.kp_detector, self.generator, encoder, self.encoded_generator = sessions
         self.source = np.ascontiguousarray(np.asarray(source, np.float32)[None].transpose(0, 3, 1, 2))
         self.driving = np.ascontiguousarray(np.asarray(driving, np.float32).transpose(0, 3, 1, 2))
         self.kp_source = self._detect(self.source)
         self.kp_initial = self._detect(self.driving[:1])
+        names = [output.name for output in encoder.get_outputs()]
+        self.encoding = dict(zip(names, encoder.run(None, {"source": self.source})))
 
     def _detect(self, image):
         names = [output.name.removeprefix("kp_") for output in self.kp_detector.get_outputs()]
@@ -257,11 +263,25 @@ class OnnxLoop:
     def __len__(self):
         return len(self.driving)
 
-    def frame(self, index):
-        """The prediction for driving frame ``index``: ``(H, W, 3)``."""
+    def _keypoints(self, index):
+        """The keypoint inputs of the generator graphs for driving frame ``index``: ``{"kp_source_value": ...}``."""
         kp_norm = fomm_nb.normalize_kp(self.kp_source, self._detect(self.driving[index : index + 1]), self.kp_initial)
-        inputs = {"source": self.source}
+        inputs = {}
         for prefix, kp in (("kp_source", self.kp_source), ("kp_driving", kp_norm)):
             inputs.update({f"{prefix}_{key}": value.numpy() for key, value in kp.items()})
-        (prediction,) = self.generator.run(None, inputs)
+        return inputs
+
+    @staticmethod
+    def _predict(generator, inputs):
+        """``generator``'s prediction ``(H, W, 3)`` from the ``inputs`` it lists (the exporter drops unused ones)."""
+        listed = {graph_input.name: inputs[graph_input.name] for graph_input in generator.get_inputs()}
+        (prediction,) = generator.run(None, listed)
         return prediction[0].transpose(1, 2, 0)
+
+    def frame(self, index):
+        """The prediction for driving frame ``index`` by ``generator.onnx``: ``(H, W, 3)``."""
+        return self._predict(self.generator, {"source": self.source, **self._keypoints(index)})
+
+    def encoded_frame(self, index):
+        """The prediction for driving frame ``index`` from the cached source encoding: ``(H, W, 3)``."""
+        return self._predict(self.encoded_generator, {**self.encoding, **self._keypoints(index)})
