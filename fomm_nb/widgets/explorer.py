@@ -13,14 +13,17 @@ the source stays encoded, only the keypoints change).
 
 Responsiveness: the dense motion network is cheap (a few ms at 64x64, ~0.2 s
 at 256x256 on a CPU core) and runs at every mouse move; when the whole
-generator is cheap too (under :data:`SYNC_BUDGET`, measured on the first
-update) the prediction follows the mouse, otherwise it is computed once the
+generator is cheap too (under :data:`SYNC_BUDGET` of CPU time, measured at
+each prediction: the clock's time grows with a shared server's load, the CPU
+time does not) the prediction follows the mouse, otherwise it is computed once the
 mouse rests for ``prediction_delay`` seconds. Mouse moves are drawn by one
 worker thread that skips the moves a busy server could not keep up with
 (:class:`~fomm_nb.widgets.updates.LatestOnly`), and throttled in the browser:
 about 20 a second while the updates keep up, fewer (down to 5.5 a second)
-when they fall behind (:class:`~fomm_nb.widgets.updates.MovePacer`), so that
-a loaded server is sent fewer moves rather than skipping them. Pictures go
+when they fall behind or moves wait unread in front of the kernel
+(:class:`~fomm_nb.widgets.updates.MovePacer`,
+:class:`~fomm_nb.widgets.updates.ArrivalLag`), so that a loaded server is
+sent fewer moves rather than skipping them. Pictures go
 to the browser at the model's resolution, and only those that changed
 (:class:`~fomm_nb.widgets.panels.LivePanel`); ``timings`` says where the
 CPU time of the last update went.
@@ -60,7 +63,7 @@ from .explorer_pictures import MOTION_PANELS, ExplorerPictures
 from .keyframes import KeyframeRecorder
 from .keypoint_editor import KeypointEditor
 from .panels import PAGE_STYLE
-from .updates import LatestOnly, MovePacer
+from .updates import ArrivalLag, LatestOnly, MovePacer, message_sent_at
 
 __all__ = ["KeypointExplorer"]
 
@@ -81,7 +84,7 @@ class KeypointExplorer(widgets.VBox):
         display_size: side of the interactive image in pixels.
         panel_size: side of the small panels.
         sync_prediction: True computes the prediction at every move, False
-            after a pause, None decides by the time the last prediction took
+            after a pause, None decides by the CPU time the last prediction took
             (under :data:`~fomm_nb.widgets.common.SYNC_BUDGET`: live).
         prediction_delay: the pause, in seconds, before a deferred prediction
             (at least twice the interval of the throttled mouse moves).
@@ -116,7 +119,7 @@ class KeypointExplorer(widgets.VBox):
         self.sync_prediction = sync_prediction
         self.prediction_delay = prediction_delay
         self.coalesce = coalesce
-        self._prediction_seconds = 0.0  # the last full prediction's time
+        self._prediction_cpu = 0.0  # the last full prediction's CPU seconds
         self.kp_norm = None
         self.intermediates = {}
         self.timings = {}
@@ -124,6 +127,7 @@ class KeypointExplorer(widgets.VBox):
         self._prediction_wait = prediction_delay
         self.messages = MessageArea()
         self.updates = LatestOnly()
+        self.move_lag = ArrivalLag()  # how long moves waited unread (the pacer's view of a backlog)
         self._edit_lock = threading.Lock()  # the editor, between the kernel's thread and the worker
         self._draw_lock = threading.RLock()  # one update draws at a time
         self._grab = None  # (keypoint, offset in display pixels) while dragging
@@ -226,14 +230,14 @@ class KeypointExplorer(widgets.VBox):
             self.kp_norm = kp_norm
             if self.live_prediction:
                 with self._stage("model"):
-                    out, seconds = timed(self._predict, kp_norm)
+                    out, cost = timed(self._predict, kp_norm)
                 self._show_motion(out, kp_norm)
-                self._show_prediction(out, seconds)
+                self._show_prediction(out, cost)
             else:
                 with self._stage("model"):
-                    out, seconds = timed(self._motion, kp_norm)
+                    out, cost = timed(self._motion, kp_norm)
                 self._show_motion(out, kp_norm)
-                self._tell(f"motion {1000 * seconds:.0f} ms; prediction when the mouse rests…")
+                self._tell(f"motion {1000 * cost.wall:.0f} ms; prediction when the mouse rests…")
                 self.updates.submit(self.messages.guard(functools.partial(self._predict_later, kp_norm)),
                                     delay=self._prediction_wait)
             self._pace()
@@ -247,8 +251,8 @@ class KeypointExplorer(widgets.VBox):
 
     @property
     def live_prediction(self) -> bool:
-        """Whether the prediction is computed at every update (forced, or the last one took under SYNC_BUDGET)."""
-        return self.sync_prediction if self.sync_prediction is not None else self._prediction_seconds < SYNC_BUDGET
+        """Whether the prediction is computed at every update (forced, or the last one cost under SYNC_BUDGET of CPU)."""
+        return self.sync_prediction if self.sync_prediction is not None else self._prediction_cpu < SYNC_BUDGET
 
     def _pace(self):
         """A deferred prediction waits for a pause in the moves; slow models update the frame on release."""
@@ -258,8 +262,8 @@ class KeypointExplorer(widgets.VBox):
 
     def _predict_later(self, kp_norm):
         with self._draw_lock:
-            out, seconds = timed(self._predict, kp_norm)
-            self._show_prediction(out, seconds)
+            out, cost = timed(self._predict, kp_norm)
+            self._show_prediction(out, cost)
 
     def wait_for_prediction(self) -> None:
         """Block until the pending updates (a deferred prediction included) are shown (for scripts and tests)."""
@@ -284,12 +288,12 @@ class KeypointExplorer(widgets.VBox):
             pictures = self.pictures.motion_pictures(out, heatmaps)
         self.pictures.show(pictures)
 
-    def _show_prediction(self, out, seconds):
-        self._prediction_seconds = seconds
+    def _show_prediction(self, out, cost):
+        self._prediction_cpu = cost.cpu
         self.intermediates = {**self.intermediates, "prediction": out["prediction"]}
         self.panels["prediction"].show(image_of(out["prediction"]))
         mode = "live" if self.live_prediction else "after a pause"
-        self._tell(f"prediction {1000 * seconds:.0f} ms ({mode})")
+        self._tell(f"prediction {1000 * cost.wall:.0f} ms ({mode})")
 
     def _tell(self, text):
         """Show ``text`` on the status line; during a drag at most every STATUS_INTERVAL seconds (a message each)."""
@@ -404,7 +408,7 @@ class KeypointExplorer(widgets.VBox):
         elif kind == "mousemove" and self._grab is not None:
             k, offset = self._grab
             xy = self._to_value(*(np.array([event["dataX"], event["dataY"]]) + offset))
-            self.pacer.moved()
+            self.pacer.moved(self.move_lag.observe(message_sent_at()))
             if not self.coalesce:
                 self.move_keypoint(k, xy)
                 return

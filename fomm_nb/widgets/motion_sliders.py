@@ -147,11 +147,11 @@ class MotionSliders(widgets.VBox):
     def refresh(self) -> None:
         """Animate the current frame with the current options and update the pictures."""
         with self._drawing:
-            seconds = timed(self._update)[1]
+            cost = timed(self._update)[1]
         self.messages.clear()  # drawn: an earlier failure's message no longer holds
         # slow models update when a slider is let go, and play no faster than they can draw
-        set_continuous([self.frame_slider, self.blend_slider, self.scale_slider], seconds < SYNC_BUDGET)
-        interval = max(self._frame_interval, int(1500 * seconds))
+        set_continuous([self.frame_slider, self.blend_slider, self.scale_slider], cost.cpu < SYNC_BUDGET)
+        interval = max(self._frame_interval, int(1500 * cost.wall))
         if abs(interval - self.play.interval) > 0.25 * self.play.interval:
             self.play.interval = interval
 

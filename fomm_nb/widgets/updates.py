@@ -14,6 +14,11 @@ further behind the mouse. Two pieces keep it with the mouse:
   step by step up to :data:`SLOW_WAIT_MS`, and lowers it back towards
   :data:`FAST_WAIT_MS` once the updates keep up. Each move the browser does
   not send is a message the kernel does not read.
+* :class:`ArrivalLag` sees the moves the kernel has not read yet: the time a
+  message waited in queues (the kernel's unread messages, a busy server)
+  before the kernel took it in, from the send time in its Jupyter header. A
+  kernel that falls behind there never sees two moves waiting for one update,
+  so the pacer is told this lag too.
 
 Example:
     >>> done = []
@@ -27,11 +32,13 @@ Example:
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["FAST_WAIT_MS", "SLOW_WAIT_MS", "LatestOnly", "MovePacer"]
+__all__ = ["FAST_WAIT_MS", "SLOW_WAIT_MS", "LatestOnly", "MovePacer", "ArrivalLag", "message_sent_at"]
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +47,7 @@ SLOW_WAIT_MS = 180  # the most asked for under load: 5.5 moves a second, still a
 PACE_STEP = 1.5  # one step of the throttle, up or down (50, 75, 112, 168, 180 ms)
 CALM_UPDATES = 5  # updates in a row that keep up with room before a step down
 HEADROOM = 0.7  # "with room": the update took at most this fraction of the shorter interval
+LAG_WINDOW = 30.0  # seconds of messages over which ArrivalLag finds the least delay (the clocks' offset and the trip)
 
 
 class LatestOnly:
@@ -138,33 +146,39 @@ class MovePacer:
         self.target.wait = fast
         self._lock = threading.Lock()
         self._moves = 0  # moves taken in since the last update began
+        self._behind = False  # a move since the last update began was skipped or waited unread too long
         self._calm = 0  # updates in a row that kept up with room
 
-    def moved(self) -> None:
-        """Count one move the kernel took in (any thread); one step up if it replaces a move not yet drawn."""
+    def moved(self, lag: float | None = None) -> None:
+        """Count one move the kernel took in (any thread); ``lag``: the seconds it waited unread (:class:`ArrivalLag`).
+
+        One step up if it replaces a move not yet drawn, or if it waited unread
+        for longer than the interval between two moves: the kernel is behind.
+        """
         with self._lock:
             self._moves += 1
-            if self._moves > 1:
+            if self._moves > 1 or (lag is not None and 1000 * lag > self.target.wait):
                 self._calm = 0
+                self._behind = True
                 self._set(min(self.slow, round(self.target.wait * PACE_STEP)))
 
     @contextmanager
     def update(self) -> Iterator[None]:
         """Time the update in the block, then step the throttle (the moves since the last update are its input)."""
         with self._lock:
-            moves, self._moves = self._moves, 0
+            moves, behind, self._moves, self._behind = self._moves, self._behind, 0, False
         began = time.perf_counter()
         yield
         if moves:
-            self._step(moves - 1, 1000 * (time.perf_counter() - began))
+            self._step(behind, 1000 * (time.perf_counter() - began))
 
-    def _step(self, skipped, milliseconds):
+    def _step(self, behind, milliseconds):
         with self._lock:
             wait = self.target.wait
             shorter = max(self.fast, round(wait / PACE_STEP))
             if milliseconds > wait:
                 self._calm, new = 0, min(self.slow, round(wait * PACE_STEP))
-            elif skipped:  # already raised as the moves came
+            elif behind:  # already raised as the moves came
                 self._calm, new = 0, wait
             else:
                 self._calm = self._calm + 1 if milliseconds <= HEADROOM * shorter else 0
@@ -176,3 +190,63 @@ class MovePacer:
     def _set(self, wait):
         if wait != self.target.wait:
             self.target.wait = wait  # one widget message: the browser re-throttles its moves
+
+
+class ArrivalLag:
+    """The seconds each message waited in queues before the kernel read it, from the send times in their headers.
+
+    ``now - sent`` for a message is the offset between the sender's clock and
+    the kernel's, plus the trip, plus the time it waited in queues (a busy
+    server, the kernel's unread messages). Its least value over the last
+    ``window`` seconds stands for the offset and the trip, so a message's lag
+    is its ``now - sent`` less that least value. A window (not the least value
+    ever seen) forgets a clock that was set meanwhile.
+
+    Example:
+        >>> from datetime import timedelta
+        >>> lag, sent = ArrivalLag(), datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> [round(lag.observe(sent + timedelta(seconds=s), now=5.0 + s + extra), 3)
+        ...  for s, extra in ((0, 0.02), (1, 0.03), (2, 0.52), (3, 0.02))]  # 5 s of clock offset, a 0.5 s queue once
+        [0.0, 0.01, 0.5, 0.0]
+    """
+
+    def __init__(self, window: float = LAG_WINDOW) -> None:
+        self.window = window
+        self._delays = deque()  # (arrival, now - sent), the delays increasing: the window's least delay first
+
+    def observe(self, sent: datetime | None, now: float | None = None) -> float | None:
+        """The lag in seconds of a message sent at ``sent`` (aware datetime) and read ``now`` (UNIX seconds; default: now).
+
+        None when ``sent`` is None (a message without a date, or no kernel).
+        """
+        if sent is None:
+            return None
+        now = time.time() if now is None else now
+        delay = now - sent.timestamp()
+        while self._delays and self._delays[-1][1] >= delay:  # never the least again while this one is in the window
+            self._delays.pop()
+        self._delays.append((now, delay))
+        while self._delays[0][0] < now - self.window:
+            self._delays.popleft()
+        return delay - self._delays[0][1]
+
+
+def message_sent_at() -> datetime | None:
+    """The send time (the Jupyter header's ``date``) of the message the kernel is handling; None outside a kernel.
+
+    Example:
+        >>> message_sent_at() is None  # not in a kernel
+        True
+    """
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        date = kernel.get_parent().get("header", {}).get("date") if kernel is not None else None
+        if isinstance(date, str):
+            date = datetime.fromisoformat(date.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if not isinstance(date, datetime):
+        return None
+    return date if date.tzinfo is not None else date.replace(tzinfo=timezone.utc)
