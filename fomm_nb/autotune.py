@@ -5,7 +5,7 @@ compute the same numbers two ways, and which is faster depends on the CPU,
 its instruction set, the threads and the activation's shape:
 
 * a :class:`~fomm_nb.winograd.WinogradConv2d`: ``"winograd"`` (``F(4x4, 3x3)``),
-  ``"direct"`` (oneDNN's convolution, channels_last), ``"direct-nchw"`` (oneDNN's
+  ``"winograd-f6"`` (``F(6x6, 3x3)``), ``"direct"`` (oneDNN's convolution, channels_last), ``"direct-nchw"`` (oneDNN's
   convolution on an NCHW copy) or, on small inputs, ``"im2col"`` (patches
   times the weight where it lies);
 * an :class:`~fomm_nb.optimize.UpsampledConvReLU`: ``"sub-pixel"`` (one 2x2
@@ -65,7 +65,8 @@ __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "La
            "PATHS", "CACHE_FILE", "BATCH_SIZES", "WORKERS", "TIE", "TRIAL_CALLS"]
 
 #: The exact paths of each tunable layer type.
-PATHS = {WinogradConv2d: ("winograd", "direct", "im2col", "direct-nchw"), UpsampledConvReLU: ("sub-pixel", "upsampled")}
+PATHS = {WinogradConv2d: ("winograd", "direct", "im2col", "direct-nchw", "winograd-f6"),
+         UpsampledConvReLU: ("sub-pixel", "upsampled")}
 #: The batch sizes :func:`tune_engine` times (those the memory check refuses are left out). Larger batches
 #: gained under 3% per frame at vox-256 on 2 cores and cost memory, which a classroom server runs short of.
 BATCH_SIZES = (1, 2, 4, 8)
@@ -183,8 +184,10 @@ def _paths(module, shape):
     paths = PATHS[type(module)]
     if isinstance(module, UpsampledConvReLU) and min(shape[2:]) < PHASE_MIN_SIZE:
         return paths[1:]  # the sub-pixel form needs inputs of PHASE_MIN_SIZE pixels a side
-    if isinstance(module, WinogradConv2d) and shape[0] * shape[2] * shape[3] > module.conv.out_channels:
-        return tuple(path for path in paths if path != "im2col")  # its patches would outgrow the weight: not worth the memory
+    if isinstance(module, WinogradConv2d):
+        too_big = shape[0] * shape[2] * shape[3] > module.conv.out_channels  # im2col's patches would outgrow the weight
+        return tuple(path for path in paths if not (path == "im2col" and too_big)
+                     and (path in module.tilings or not path.startswith("winograd")))
     return paths
 
 

@@ -78,10 +78,13 @@ class WinogradConv2d(nn.Module):
     copies an NCHW weight into its own layout on every call of a channels_last
     input: for the hourglasses' deep levels (4 to 36 MB weights on 4x4 and 8x8
     inputs at vox-256) that copy took longer than the arithmetic and was most
-    of an engine worker's peak memory. ``"direct-nchw"`` is oneDNN's convolution
+    of an engine worker's peak memory. ``"winograd-f6"`` is ``F(6x6, 3x3)``
+    (3x3 kernels only): 64 multiplications for 36 outputs against 36 for 16 (1.27x fewer),
+    larger transforms, and errors of about 1e-5 relative to the outputs' range
+    in float32 (``F(4x4)``: a few 1e-6). ``"direct-nchw"`` is oneDNN's convolution
     on an NCHW copy of the input (the output stored channels_last again): on
     some machines and shapes oneDNN's NCHW kernels are the faster ones. ``path``
-    forces one of ``"winograd"``, ``"direct"``, ``"im2col"`` and ``"direct-nchw"``
+    forces one of ``"winograd"``, ``"winograd-f6"``, ``"direct"``, ``"im2col"`` and ``"direct-nchw"``
     (:mod:`fomm_nb.autotune`). The kernel's transform
     ``G g G^T`` (``a^2 / r^2`` times the kernel's size: 4x for ``F(4x4, 3x3)``)
     is made again by every call and freed after it: it costs about a
@@ -104,28 +107,21 @@ class WinogradConv2d(nn.Module):
             raise ValueError("Winograd convolution needs groups=1, dilation 1 and numeric zero padding")
         if conv.bias is None:
             raise ValueError("Winograd convolution needs a bias (fold a zero bias in)")
-        a_t, g, b_t = winograd_matrices(tile, kernel[0])
-        dtype, device = conv.weight.dtype, conv.weight.device
-        self.tile, self.alpha, self.kernel_size, self.padding = tile, tile + kernel[0] - 1, kernel[0], padding[0]
+        self.tile, self.kernel_size, self.padding = tile, kernel[0], padding[0]
         self.min_tiles = min_tiles
         self.chunk_tiles = chunk_tiles
-        self.path = None  # "winograd", "direct", "im2col" or "direct-nchw" forces a path (fomm_nb.autotune); None: by choose_path
+        self.path = None  # "winograd", "winograd-f6", "direct", "im2col" or "direct-nchw" (fomm_nb.autotune); None: choose_path
         self.conv = conv
-        self.register_buffer("kernel_transform", torch.kron(g, g).to(dtype=dtype, device=device))  # (a^2, r^2)
-        self.register_buffer("input_transform", torch.kron(b_t, b_t).to(dtype=dtype, device=device))  # (a^2, a^2)
-        self.register_buffer("output_transform", torch.kron(a_t, a_t).to(dtype=dtype, device=device))  # (m^2, a^2)
+        tiles = {"winograd": tile, "winograd-f6": 6}
+        self.tilings = nn.ModuleDict({path: _Tiling(side, kernel[0], conv.weight) for path, side in tiles.items()
+                                      if side + kernel[0] - 2 <= len(POINTS)})  # F(6x6, r x r) for r <= 3 only
 
-    def _transformed_kernel(self):
-        """``G g G^T`` for every channel pair, as one matrix product: ``(a^2, C_in, C_out)``."""
-        weight = self.conv.weight.detach()
-        taps = weight.permute(2, 3, 1, 0).reshape(self.kernel_size * self.kernel_size, -1)  # (r^2, C_in C_out)
-        return (self.kernel_transform @ taps).view(self.alpha * self.alpha, weight.shape[1], weight.shape[0])
-
-    def _grid(self, height, width):
-        """``(output height, output width, tile rows, tile columns)`` for an ``height x width`` input."""
+    def _grid(self, height, width, tile=None):
+        """``(output height, output width, tile rows, tile columns)`` for an ``height x width`` input (tiles of ``tile``)."""
+        tile = tile or self.tile
         out_height = height + 2 * self.padding - self.kernel_size + 1
         out_width = width + 2 * self.padding - self.kernel_size + 1
-        return out_height, out_width, -(-out_height // self.tile), -(-out_width // self.tile)
+        return out_height, out_width, -(-out_height // tile), -(-out_width // tile)
 
     def uses_winograd(self, height: int, width: int) -> bool:
         """Whether an ``height x width`` input goes through the Winograd path (else: the direct convolution).
@@ -138,7 +134,7 @@ class WinogradConv2d(nn.Module):
             (False, True)
         """
         if self.path is not None:
-            return self.path == "winograd"
+            return self.path in self.tilings
         _, _, rows, columns = self._grid(height, width)
         return rows * columns >= self.min_tiles
 
@@ -176,10 +172,11 @@ class WinogradConv2d(nn.Module):
             return self._im2col(x)
         if path == "direct-nchw":
             return self.conv(x.contiguous()).contiguous(memory_format=torch.channels_last)
-        out_height, out_width, rows, columns = self._grid(height, width)
-        weight = self._transformed_kernel()
-        out = torch.empty((batch, rows * self.tile, columns * self.tile, self.conv.out_channels), dtype=x.dtype, device=x.device)
-        tile, alpha, pad = self.tile, self.alpha, self.padding
+        tiling = self.tilings[path]
+        out_height, out_width, rows, columns = self._grid(height, width, tiling.tile)
+        weight = tiling.transformed_kernel(self.conv.weight.detach())
+        tile, alpha, pad = tiling.tile, tiling.alpha, self.padding
+        out = torch.empty((batch, rows * tile, columns * tile, self.conv.out_channels), dtype=x.dtype, device=x.device)
         step = max(1, self.chunk_tiles // columns)  # tile rows per chunk
         for item in range(batch):  # one image at a time, a few tile rows at a time: the workspaces stay small
             image = x[item : item + 1].permute(0, 2, 3, 1)  # (1, H, W, C)
@@ -188,16 +185,38 @@ class WinogradConv2d(nn.Module):
             for start in range(0, rows, step):
                 stop = min(rows, start + step)
                 part = padded[:, start * tile : stop * tile + alpha - tile]
-                self._tiles(part, weight, stop - start, columns, out[item, start * tile : stop * tile])
+                tiling.convolve(part, weight, self.conv.bias.detach(), stop - start, columns,
+                                out[item, start * tile : stop * tile])
         return out[:, :out_height, :out_width].permute(0, 3, 1, 2)
 
-    def _tiles(self, padded, weight, rows, columns, out):
-        """Convolve ``rows`` tile rows of a padded ``(1, H, W, C)`` image into ``out`` ``(rows tile, columns tile, C_out)``."""
+
+class _Tiling(nn.Module):
+    """The transforms of ``F(m x m, r x r)`` for one tile side ``m``, and the convolution of tile rows with them.
+
+    Buffers: ``kernel_transform`` ``(a^2, r^2)``, ``input_transform`` ``(a^2, a^2)``, ``output_transform`` ``(m^2, a^2)``.
+    """
+
+    def __init__(self, tile, kernel_size, like):
+        super().__init__()
+        a_t, g, b_t = winograd_matrices(tile, kernel_size)
+        self.tile, self.alpha, self.kernel_size = tile, tile + kernel_size - 1, kernel_size
+        as_weight = {"dtype": like.dtype, "device": like.device}
+        self.register_buffer("kernel_transform", torch.kron(g, g).to(**as_weight))
+        self.register_buffer("input_transform", torch.kron(b_t, b_t).to(**as_weight))
+        self.register_buffer("output_transform", torch.kron(a_t, a_t).to(**as_weight))
+
+    def transformed_kernel(self, weight):
+        """``G g G^T`` for every channel pair of ``weight`` ``(C_out, C_in, r, r)``, as one product: ``(a^2, C_in, C_out)``."""
+        taps = weight.permute(2, 3, 1, 0).reshape(self.kernel_size * self.kernel_size, -1)  # (r^2, C_in C_out)
+        return (self.kernel_transform @ taps).view(self.alpha * self.alpha, weight.shape[1], weight.shape[0])
+
+    def convolve(self, padded, weight, bias, rows, columns, out):
+        """Convolve ``rows`` tile rows of a padded ``(1, H, W, C)`` image into ``out`` ``(rows m, columns m, C_out)``."""
         channels, tile, alpha = padded.shape[3], self.tile, self.alpha
         tiles = padded.unfold(1, alpha, tile).unfold(2, alpha, tile)  # (1, rows, columns, C, a, a)
         tiles = tiles.reshape(rows * columns, channels, alpha * alpha)
         transformed = torch.matmul(self.input_transform, tiles.transpose(1, 2))  # (N, a^2, C)
         products = torch.bmm(transformed.transpose(0, 1), weight)  # (a^2, N, C_out)
-        bias = self.conv.bias.repeat(rows * columns)[None]  # (1, N C_out)
-        y = torch.addmm(bias, self.output_transform, products.view(alpha * alpha, -1))  # (m^2, N C_out)
+        y = torch.addmm(bias.repeat(rows * columns)[None], self.output_transform,
+                        products.view(alpha * alpha, -1))  # (m^2, N C_out)
         out.view(rows, tile, columns, tile, -1).copy_(y.view(tile, tile, rows, columns, -1).permute(2, 0, 3, 1, 4))
