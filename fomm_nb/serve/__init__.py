@@ -7,8 +7,8 @@
 Each student's page gets a kernel of its own. ``serve`` starts Voila with
 kernels ready ahead (a pool per app page, the page already run, so a page
 opens in seconds), a long IOPub timeout (Voila's 4 s default loses the app
-of pages opened together), kernels without IPython's history database and
-with one torch thread, and a token off loopback. It prints the address to
+of pages opened together), kernels without IPython's history database,
+with one torch thread and a lower priority than the server, and a token off loopback. It prints the address to
 give the students and what the machine holds; Ctrl-C stops Voila and its
 kernels. :mod:`~fomm_nb.serve.plan` decides, :mod:`~fomm_nb.serve.server`
 runs, :mod:`~fomm_nb.serve.capacity` estimates (these two need the

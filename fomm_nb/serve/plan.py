@@ -7,9 +7,10 @@ one. :func:`make_plan` turns the command's options into a :class:`ServePlan`;
 * ``kernels/python3/kernel.json``: the pages' ``python3`` kernel is this
   Python, started with IPython's history database off (every kernel would
   otherwise write one SQLite file, and under a class they lock each other:
-  "database is locked" on the students' pages) and with one thread for torch
+  "database is locked" on the students' pages), with one thread for torch
   and the BLAS libraries (a class shares the cores; a second thread per
-  kernel only adds contention);
+  kernel only adds contention), and :data:`KERNEL_NICENESS` nicer than the
+  server, which relays every student's messages;
 * ``voila/templates/fomm-app/``: Voila's ``lab`` template plus a check in the
   page: when no app has appeared ``page_timeout`` seconds after the page
   loaded, the page says so and offers Retry (a reload, which starts a fresh
@@ -60,6 +61,10 @@ APPS = {"try-it": "try_it.ipynb", "explorer": "explorer.ipynb", "sliders": "slid
 OPTIONAL_APPS = {"live"}  # served only where its page exists (it comes with the live-camera app)
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
+# Kernels run this much nicer than the server (POSIX `nice`). Every mouse move and every picture of every student
+# goes through the one Voila process; when the class's kernels keep both cores busy, a server that only gets its
+# fair share of them falls behind, and its queues, not the kernels, made a 16-student class's drags seconds late.
+KERNEL_NICENESS = 10
 # Seconds Voila waits for a cell's output. Its default, 4 s, is shorter than a
 # page's start when a class opens pages together, and a late output is lost:
 # the page shows no app and no error.
@@ -224,6 +229,12 @@ def page_settings(page_timeout: int = PAGE_TIMEOUT) -> list:
             f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}"]
 
 
+def _nicer() -> list[str]:
+    """The command prefix that starts a kernel :data:`KERNEL_NICENESS` nicer; none where there is no ``nice`` (Windows)."""
+    nice = shutil.which("nice")
+    return [nice, "-n", str(KERNEL_NICENESS)] if nice else []
+
+
 def write_runtime(folder: Path) -> Path:
     """Write the kernel spec and the page template into ``folder`` (a ``JUPYTER_PATH`` entry); returns it.
 
@@ -237,7 +248,7 @@ def write_runtime(folder: Path) -> Path:
     spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGUMENTS],
+        "argv": [*_nicer(), sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGUMENTS],
         "display_name": "Python 3 (fomm-nb serve)",
         "language": "python",
         "env": KERNEL_ENV,
