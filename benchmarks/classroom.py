@@ -71,6 +71,7 @@ class Student:
     has_app: bool = False
     warnings: list = field(default_factory=list)
     latencies: list = field(default_factory=list)
+    outbound: list = field(default_factory=list)  # of each latency, the part after the kernel sent the prediction
     predictions: int = 0
     pictures: int = 0  # keypoint pictures drawn for our moves (the motion panels come with them)
     moves: int = 0
@@ -108,6 +109,7 @@ class Connection:
         self.socket = socket_
         self.session = uuid.uuid4().hex
         self.sent = {}  # msg_id -> time.monotonic() when sent
+        self.clock_offset = time.time() - time.monotonic()  # to compare with the kernel's header dates (same machine)
 
     def send(self, msg_type, content, metadata=None):
         msg_id = uuid.uuid4().hex
@@ -122,13 +124,14 @@ class Connection:
         return self.send("comm_msg", {"comm_id": comm_id, "data": data})
 
     async def receive(self, timeout):
-        """``(msg_type, parent msg_id, content)`` of the next message."""
+        """``(msg_type, parent msg_id, content, sent)`` of the next message; ``sent``: its header's date, monotonic seconds."""
         frame = await asyncio.wait_for(self.socket.read_message(), max(timeout, 0.01))
         if frame is None:
             raise ConnectionError("the kernel websocket closed")
         header, parent, content = _unframe(frame) if isinstance(frame, bytes) else (
             (lambda msg: (msg["header"], msg["parent_header"], msg["content"]))(json.loads(frame)))
-        return header["msg_type"], parent.get("msg_id"), content
+        sent = datetime.fromisoformat(header["date"]).timestamp() - self.clock_offset if "date" in header else math.nan
+        return header["msg_type"], parent.get("msg_id"), content, sent
 
 
 def _find(states, model_name=None, dom_class=None, predicate=None):
@@ -174,7 +177,7 @@ async def _widget_states(connection, student, deadline):
                     metadata={"version": "1.0.0"})
     request = connection.comm(control, {"method": "request_states"})
     while True:
-        msg_type, parent, content = await connection.receive(deadline - time.monotonic())
+        msg_type, parent, content, _ = await connection.receive(deadline - time.monotonic())
         if (warning := _warning(connection, msg_type, parent, content)) is not None:
             student.warnings.append(warning)
         if msg_type == "comm_msg" and parent == request and content["data"].get("method") == "update_states":
@@ -203,7 +206,7 @@ async def _drag(connection, states, student, until, min_wait=0.0):
         nonlocal wait, drawn
         while (left := until + 2 - time.monotonic()) > 0:
             try:
-                msg_type, parent, content = await connection.receive(left)
+                msg_type, parent, content, sent = await connection.receive(left)
             except asyncio.TimeoutError:
                 return
             if (warning := _warning(connection, msg_type, parent, content)) is not None:
@@ -216,6 +219,7 @@ async def _drag(connection, states, student, until, min_wait=0.0):
                 student.pictures += now < until + 1
             elif comm_id == prediction_id and drawn is not None and now < until + 1:
                 student.latencies.append(now - connection.sent[drawn])
+                student.outbound.append(now - sent)
                 student.predictions += 1
                 drawn = None
             elif comm_id == moves_id and "wait" in content["data"]["state"]:
@@ -349,13 +353,14 @@ async def _class(base, count, drag_seconds, serve, min_wait):
         await asyncio.sleep(0.2)
     kernels = _kernels(serve)
     voila = psutil.Process(serve.pid).children()[0]
-    processes = {**kernels, "voila": voila}
+    processes = {**kernels, "voila": voila, "students": psutil.Process()}  # students: this client
     before, started = {key: _cpu_seconds(p) for key, p in processes.items()}, time.monotonic()
     start_drag.set()
     await asyncio.gather(*tasks)
     seconds = time.monotonic() - started
     later = _kernels(serve)  # the pool's refills started meanwhile count too
-    used = {key: _cpu_seconds(p) - before.get(key, 0.0) for key, p in {**later, "voila": voila}.items()}
+    used = {key: _cpu_seconds(p) - before.get(key, 0.0)
+            for key, p in {**later, "voila": voila, "students": psutil.Process()}.items()}
     memory = {key: p.memory_info().rss / 1e9 for key, p in later.items() if p.is_running()}
     return students, used, seconds, memory
 
@@ -368,7 +373,7 @@ def report(count, ready_seconds, students, used, seconds, memory, drag_seconds):
     rates = [s.predictions / drag_seconds for s in dragging]
     mine = [s.kernel_id for s in students if s.kernel_id in used]
     student_cpu = sum(used[k] for k in mine)
-    other_cpu = sum(v for k, v in used.items() if k not in mine and k != "voila")
+    other_cpu = sum(v for k, v in used.items() if k not in mine and k not in ("voila", "students"))
     updates = sum(s.predictions for s in students)
     without = sum(not s.has_app for s in students)
     warned = sum(bool(s.warnings) for s in students)
@@ -381,6 +386,9 @@ def report(count, ready_seconds, students, used, seconds, memory, drag_seconds):
           + "".join(f"\n    {s.warnings[0][:200]!r}" for s in students if s.warnings)[:600])
     print(f"  drag -> prediction: p50 {_percentile(latencies, 0.5):.3f} s, p95 {_percentile(latencies, 0.95):.3f} s, "
           f"max {max(latencies, default=math.nan):.3f} s ({len(latencies)} predictions)")
+    outbound = [x for s in students for x in s.outbound]
+    print(f"    of which after the kernel sent the prediction (server, websocket, this client): p50 "
+          f"{_percentile(outbound, 0.5):.3f} s, p95 {_percentile(outbound, 0.95):.3f} s")
     pictures = [s.pictures / drag_seconds for s in dragging]
     print(f"  predictions per second per student: median {statistics.median(rates) if rates else 0:.1f}, "
           f"min {min(rates, default=0):.1f}; keypoint pictures per second: median "
@@ -392,7 +400,8 @@ def report(count, ready_seconds, students, used, seconds, memory, drag_seconds):
     print(f"  CPU while dragging: students' kernels {student_cpu / seconds:.2f} cores in all, "
           f"{student_cpu / seconds / max(len(mine), 1):.2f} per kernel, {1000 * student_cpu / max(updates, 1):.0f} ms "
           f"per prediction; other kernels (the pool's spares) {other_cpu / seconds:.2f} cores; "
-          f"Voila {used['voila'] / seconds:.2f} cores")
+          f"Voila {used['voila'] / seconds:.2f} cores; the simulated students (this process) "
+          f"{used['students'] / seconds:.2f} cores")
     print(f"  memory per student's kernel: median {statistics.median(kernel_memory) if kernel_memory else 0:.2f} GB, "
           f"max {max(kernel_memory, default=0):.2f} GB; all kernels {sum(memory.values()):.1f} GB")
     return (f"| {count} | {statistics.median(ready) if ready else math.nan:.1f} / {_percentile(ready, 0.95):.1f} s "

@@ -26,7 +26,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from fomm_nb.errors import InputError
 from fomm_nb.serve import make_plan
-from fomm_nb.serve.plan import KERNEL_NICENESS, apps_folder, voila_command
+from fomm_nb.serve.plan import KERNEL_NICENESS, apps_folder, move_interval_ms, voila_command
 from fomm_nb.serve.server import VoilaServer
 
 START_TIMEOUT = 120  # seconds: Voila up and its kernels ready, on a loaded 2-core machine
@@ -119,7 +119,8 @@ def test_serve_starts_serves_the_explorer_and_stops_cleanly():
 
 def test_served_kernels_have_no_history_one_thread_and_a_token(tmp_path):
     probe = ("import os, torch\nip = get_ipython()\n"
-             "print(f'history={ip.history_manager.enabled} threads={torch.get_num_threads()} nice={os.nice(0)}')")
+             "print(f'history={ip.history_manager.enabled} threads={torch.get_num_threads()} nice={os.nice(0)} '\n"
+             "      f'move_wait={os.environ.get(\"FOMM_NB_MOVE_WAIT_MS\")}')")
     folder = _write_pages(tmp_path / "pages", {"explorer.ipynb": probe})
     plan, server = _served(folder, "explorer", token="class-token-1")
     with server:
@@ -129,7 +130,8 @@ def test_served_kernels_have_no_history_one_thread_and_a_token(tmp_path):
     assert refused in (302, 401, 403) and "history=" not in login, f"a visitor without the token got {refused}"
     assert status == 200
     nicer = min(19, os.nice(0) + KERNEL_NICENESS)  # than this process, whose niceness the server has
-    assert f"history=False threads=1 nice={nicer}" in page, re.findall(r"history=\w+ threads=\d+ nice=\d+", page)
+    expected = f"history=False threads=1 nice={nicer} move_wait={move_interval_ms(plan.pool_size)}"
+    assert expected in page, re.findall(r"history=\w+ threads=\d+ nice=\d+ move_wait=\w+", page)
 
 
 def test_off_loopback_a_token_is_required():

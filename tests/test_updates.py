@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from fomm_nb.serve.plan import MOVE_WAIT_VARIABLE, move_interval_ms
 from fomm_nb.widgets.updates import CALM_UPDATES, FAST_WAIT_MS, SLOW_WAIT_MS, ArrivalLag, MovePacer
 
 
@@ -156,3 +157,20 @@ def test_a_kernel_reads_the_send_time_of_the_message_it_handles():
         client.stop_channels()
         manager.shutdown_kernel(now=True)
     assert datetime.fromisoformat("".join(printed).strip()) == sent
+
+
+def test_a_served_class_starts_each_student_at_their_share_of_the_server(monkeypatch):
+    share = move_interval_ms(16, cores=2)  # what fomm-nb serve --students 16 gives each kernel on two cores
+    monkeypatch.setenv(MOVE_WAIT_VARIABLE, str(share))
+    pacer = MovePacer(Throttle())
+    assert pacer.target.sent == [share] and share > SLOW_WAIT_MS
+    updates(pacer, 4 * CALM_UPDATES)
+    assert pacer.target.sent == [share], "calm updates never ask for more than the share"
+    updates(pacer, 2, moves=2)
+    assert pacer.target.wait > share, "a kernel that falls behind still asks for fewer moves"
+
+
+@pytest.mark.parametrize("value", ["", "soon", "10"])
+def test_no_share_or_a_short_one_keeps_the_fast_default(monkeypatch, value):
+    monkeypatch.setenv(MOVE_WAIT_VARIABLE, value)
+    assert MovePacer(Throttle()).target.sent == [FAST_WAIT_MS]

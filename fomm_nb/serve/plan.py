@@ -43,6 +43,9 @@ __all__ = [
     "APPS",
     "KERNEL_ENV",
     "KERNEL_ARGUMENTS",
+    "MOVE_WAIT_VARIABLE",
+    "UPDATES_PER_CORE",
+    "move_interval_ms",
     "IOPUB_TIMEOUT",
     "REFILL_DELAY",
     "REFILL_SPACING",
@@ -61,6 +64,13 @@ APPS = {"try-it": "try_it.ipynb", "explorer": "explorer.ipynb", "sliders": "slid
 OPTIONAL_APPS = {"live"}  # served only where its page exists (it comes with the live-camera app)
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
+# The environment variable that gives each served explorer its share of the server: the shortest interval (ms)
+# between two mouse moves it asks of the browser (fomm_nb.widgets.updates.MovePacer; its own floor is 50 ms).
+MOVE_WAIT_VARIABLE = "FOMM_NB_MOVE_WAIT_MS"
+# Explorer updates a second that one core serves a class through Voila. benchmarks/classroom.py, 2-core Xeon, idle:
+# 16 students at 5.5 moves a second each (88 updates/s) kept drags at p95 0.34 s; at 7 a second each (112/s), the
+# kernels' pictures waited seconds in Voila's queues, which no kernel sees (the moves reached them on time).
+UPDATES_PER_CORE = 44
 # Kernels run this much nicer than the server (POSIX `nice`). Every mouse move and every picture of every student
 # goes through the one Voila process; when the class's kernels keep both cores busy, a server that only gets its
 # fair share of them falls behind, and its queues, not the kernels, made a 16-student class's drags seconds late.
@@ -229,20 +239,35 @@ def page_settings(page_timeout: int = PAGE_TIMEOUT) -> list:
             f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}"]
 
 
+def move_interval_ms(students: int, cores: int | None = None) -> int:
+    """The mouse-move interval (ms) that gives each of ``students`` an equal share of :data:`UPDATES_PER_CORE` x ``cores``.
+
+    ``cores``: this process's CPUs by default.
+
+    Example:
+        >>> move_interval_ms(16, cores=2), move_interval_ms(4, cores=2)
+        (182, 46)
+    """
+    cores = cores or len(os.sched_getaffinity(0))
+    return math.ceil(1000 * students / (UPDATES_PER_CORE * cores))
+
+
 def _nicer() -> list[str]:
     """The command prefix that starts a kernel :data:`KERNEL_NICENESS` nicer; none where there is no ``nice`` (Windows)."""
     nice = shutil.which("nice")
     return [nice, "-n", str(KERNEL_NICENESS)] if nice else []
 
 
-def write_runtime(folder: Path) -> Path:
+def write_runtime(folder: Path, move_wait_ms: int | None = None) -> Path:
     """Write the kernel spec and the page template into ``folder`` (a ``JUPYTER_PATH`` entry); returns it.
 
+    ``move_wait_ms``: each student's mouse-move interval (:func:`move_interval_ms`), None for the apps' own.
+
     Example:
-        >>> folder = write_runtime(Path("runtime"))
+        >>> folder = write_runtime(Path("runtime"), move_wait_ms=182)
         >>> spec = json.loads((folder / "kernels" / "python3" / "kernel.json").read_text())
-        >>> spec["argv"][-1], spec["env"]["OMP_NUM_THREADS"]
-        ('--HistoryManager.enabled=False', '1')
+        >>> spec["argv"][-1], spec["env"]["OMP_NUM_THREADS"], spec["env"][MOVE_WAIT_VARIABLE]
+        ('--HistoryManager.enabled=False', '1', '182')
     """
     folder = Path(folder)
     spec = folder / "kernels" / "python3"
@@ -251,7 +276,7 @@ def write_runtime(folder: Path) -> Path:
         "argv": [*_nicer(), sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGUMENTS],
         "display_name": "Python 3 (fomm-nb serve)",
         "language": "python",
-        "env": KERNEL_ENV,
+        "env": {**KERNEL_ENV, **({MOVE_WAIT_VARIABLE: str(move_wait_ms)} if move_wait_ms else {})},
     }, indent=1))
     template = folder / "voila" / "templates" / TEMPLATE
     if template.exists():

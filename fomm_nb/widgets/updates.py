@@ -13,7 +13,10 @@ further behind the mouse. Two pieces keep it with the mouse:
   behind: it raises the throttle of an ipyevents ``Event`` (its ``wait``)
   step by step up to :data:`SLOW_WAIT_MS`, and lowers it back towards
   :data:`FAST_WAIT_MS` once the updates keep up. Each move the browser does
-  not send is a message the kernel does not read.
+  not send is a message the kernel does not read. Under ``fomm-nb serve``
+  the fastest interval is the student's share of the server instead
+  (:func:`served_move_wait`): the server's queues of outgoing pictures are
+  where a class falls behind first, and no kernel sees them.
 * :class:`ArrivalLag` sees the moves the kernel has not read yet: the time a
   message waited in queues (the kernel's unread messages, a busy server)
   before the kernel took it in, from the send time in its Jupyter header. A
@@ -30,6 +33,7 @@ Example:
 """
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -38,7 +42,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["FAST_WAIT_MS", "SLOW_WAIT_MS", "LatestOnly", "MovePacer", "ArrivalLag", "message_sent_at"]
+__all__ = ["FAST_WAIT_MS", "SLOW_WAIT_MS", "LatestOnly", "MovePacer", "ArrivalLag", "message_sent_at",
+           "served_move_wait"]
 
 _log = logging.getLogger(__name__)
 
@@ -126,8 +131,8 @@ class MovePacer:
     Args:
         target: what sends the moves, with a ``wait`` attribute in ms (an
             ``ipyevents.Event`` with ``throttle_or_debounce="throttle"``); it starts at ``fast``.
-        fast: the shortest interval, in ms.
-        slow: the longest interval, in ms.
+        fast: the shortest interval, in ms (default: :func:`served_move_wait`).
+        slow: the longest interval, in ms (at least two steps above ``fast``).
 
     Example:
         >>> from types import SimpleNamespace
@@ -141,8 +146,9 @@ class MovePacer:
         168
     """
 
-    def __init__(self, target: Any, fast: int = FAST_WAIT_MS, slow: int = SLOW_WAIT_MS) -> None:
-        self.target, self.fast, self.slow = target, fast, slow
+    def __init__(self, target: Any, fast: int | None = None, slow: int = SLOW_WAIT_MS) -> None:
+        fast = served_move_wait() if fast is None else fast
+        self.target, self.fast, self.slow = target, fast, max(slow, round(fast * PACE_STEP**2))
         self.target.wait = fast
         self._lock = threading.Lock()
         self._moves = 0  # moves taken in since the last update began
@@ -190,6 +196,26 @@ class MovePacer:
     def _set(self, wait):
         if wait != self.target.wait:
             self.target.wait = wait  # one widget message: the browser re-throttles its moves
+
+
+def served_move_wait() -> int:
+    """:data:`FAST_WAIT_MS`, or the longer interval ``fomm-nb serve`` gives each student of its class.
+
+    ``fomm-nb serve --students N`` puts each student's share of the server's
+    updates in the kernels' environment
+    (:data:`fomm_nb.serve.plan.MOVE_WAIT_VARIABLE`, :func:`fomm_nb.serve.plan.move_interval_ms`).
+
+    Example:
+        >>> served_move_wait() >= FAST_WAIT_MS
+        True
+    """
+    from ..serve.plan import MOVE_WAIT_VARIABLE
+
+    try:
+        share = int(os.environ.get(MOVE_WAIT_VARIABLE, "0"))
+    except ValueError:
+        share = 0
+    return max(FAST_WAIT_MS, share)
 
 
 class ArrivalLag:
@@ -250,3 +276,4 @@ def message_sent_at() -> datetime | None:
     if not isinstance(date, datetime):
         return None
     return date if date.tzinfo is not None else date.replace(tzinfo=timezone.utc)
+
