@@ -8,7 +8,7 @@ table and the machine it was measured on.
 Example:
     >>> estimate = capacity("explorer", cores=2, memory_gb=16.0)
     >>> estimate.by_memory, estimate.by_cpu
-    (18, 4)
+    (18, 8)
 """
 
 import os
@@ -22,13 +22,13 @@ __all__ = ["KERNEL_GB", "STUDENTS_PER_CORE", "Capacity", "capacity", "describe"]
 # the bundled model: a try-it kernel while it generates, the others after a drag.
 KERNEL_GB = {"try-it": 0.6, "explorer": 0.43, "sliders": 0.4, "live": 0.6}
 # Students whose drags stay under 0.5 s (p95) with 5 updates/s each, per core.
-# Explorer: benchmarks/classroom.py on a 2-core Xeon shared with other work
-# (4 students: p95 0.43 s; 8: the kernels fall seconds behind the ~20 moves/s
-# per student the explorer asks of the browser). With moves 0.2 s apart
-# (--min-wait 0.2) the same machine held 16 at p95 0.14 s. The other apps are
-# not measured by it: the same figure is assumed for the sliders; try-it is
-# not interactive (Generate takes turns); live streams a camera.
-STUDENTS_PER_CORE = {"explorer": 2, "sliders": 2, "try-it": 8, "live": 2}
+# Explorer: benchmarks/classroom.py under fomm-nb serve on the idle 2-core Xeon,
+# each student's moves at their share of the server (fomm_nb.serve.plan.move_interval_ms):
+# 8 students kept p95 0.16-0.42 s at 8.7-10.4 updates/s; 16 kept p95 0.28 s
+# at 4.5 updates/s (just under 5); 12 and 24 fell seconds behind in some runs.
+# The other apps are not measured by it: the same figure is assumed for the
+# sliders; try-it is not interactive (Generate takes turns); live streams a camera.
+STUDENTS_PER_CORE = {"explorer": 4, "sliders": 4, "try-it": 8, "live": 2}
 SPARE_FRACTION = 2  # the pool keeps a spare kernel for each one in use: memory for twice the class
 
 

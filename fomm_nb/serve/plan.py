@@ -68,9 +68,10 @@ KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
 # between two mouse moves it asks of the browser (fomm_nb.widgets.updates.MovePacer; its own floor is 50 ms).
 MOVE_WAIT_VARIABLE = "FOMM_NB_MOVE_WAIT_MS"
 # Explorer updates a second that one core serves a class through Voila. benchmarks/classroom.py, 2-core Xeon, idle:
-# 16 students at 5.5 moves a second each (88 updates/s) kept drags at p95 0.34 s; at 7 a second each (112/s), the
-# kernels' pictures waited seconds in Voila's queues, which no kernel sees (the moves reached them on time).
-UPDATES_PER_CORE = 44
+# 72 updates/s in all kept drags at p95 0.16-0.28 s (8 and 16 students); 83-88/s gave p95 0.34 s in one run and
+# 1.5-2 s in others, 112/s seconds: the kernels' pictures wait in the one Voila process's queues, which no kernel
+# sees (the moves reach them on time). The edge moves with the host's noise; this keeps a margin below it.
+UPDATES_PER_CORE = 36
 # Kernels run this much nicer than the server (POSIX `nice`). Every mouse move and every picture of every student
 # goes through the one Voila process; when the class's kernels keep both cores busy, a server that only gets its
 # fair share of them falls behind, and its queues, not the kernels, made a 16-student class's drags seconds late.
@@ -246,7 +247,7 @@ def move_interval_ms(students: int, cores: int | None = None) -> int:
 
     Example:
         >>> move_interval_ms(16, cores=2), move_interval_ms(4, cores=2)
-        (182, 46)
+        (223, 56)
     """
     cores = cores or len(os.sched_getaffinity(0))
     return math.ceil(1000 * students / (UPDATES_PER_CORE * cores))
