@@ -218,6 +218,30 @@ MUTANTS = [
         'sorted(self.folder.glob("*.ticket"), reverse=True)',
         ("tests/test_try_it.py",),
     ),
+    Mutant(
+        "landmarks-resize-shifts",
+        "read_landmarks resizes other sizes with align_corners=True (the antialiased resize shifts the picture)",
+        "fomm_nb/landmarks/detector.py",
+        'mode="bilinear", align_corners=False, antialias=True)',
+        'mode="bilinear", align_corners=True, antialias=True)',
+        ("tests/test_landmarks.py",),
+    ),
+    Mutant(
+        "live-budget-by-the-clock",
+        "the explorer decides live predictions by the clock's time, which grows with a server's load",
+        "fomm_nb/widgets/explorer.py",
+        "self._prediction_cpu = cost.cpu",
+        "self._prediction_cpu = cost.wall",
+        ("tests/test_widgets.py",),
+    ),
+    Mutant(
+        "pacer-blind-to-unread-moves",
+        "the move pacer ignores how long a move waited unread in front of the kernel",
+        "fomm_nb/widgets/updates.py",
+        "if self._moves > 1 or (lag is not None and 1000 * lag > self.target.wait):",
+        "if self._moves > 1:",
+        ("tests/test_updates.py",),
+    ),
 ]
 
 
