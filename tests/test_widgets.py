@@ -487,15 +487,19 @@ def test_each_freeze_control_carries_its_keypoints_colour_and_number(sliders):
     assert len({box.description for box in sliders.freeze_buttons}) == len(colours)
 
 
-def test_movement_scale_says_it_has_no_effect_at_relative_zero(sliders):
-    assert sliders.scale_note.value == ""
+def test_movement_scale_scales_the_movement_since_the_first_frame_at_relative_zero_too(sliders):
     sliders.blend_slider.value = 0.0
-    assert "no effect" in sliders.scale_note.value
     result = sliders.result.copy()
-    sliders.scale_slider.value = 0.3  # indeed: the same result
-    assert np.array_equal(sliders.result, result)
-    sliders.blend_slider.value = 0.5
-    assert sliders.scale_note.value == ""
+    sliders.scale_slider.value = 0.3
+    assert np.array_equal(sliders.result, result), "frame 0: no movement since the first frame to scale"
+    sliders.frame_slider.value = NUM_FRAMES - 1
+    damped = sliders.kp_norm["value"].clone()
+    sliders.scale_slider.value = 1.0  # absolute as published: the driving keypoints as they are
+    driving = sliders.driving.keypoints(NUM_FRAMES - 1)["value"]
+    first = sliders.driving.keypoints(0)["value"]
+    assert torch.allclose(sliders.kp_norm["value"], driving)
+    assert torch.allclose(damped, first + 0.3 * (driving - first), atol=1e-6)
+    assert not torch.allclose(damped, driving)
 
 
 def test_slider_labels_are_not_cut_off_and_the_error_map_has_a_scale(sliders):

@@ -2,8 +2,9 @@
 
 ``relative`` blends the two transfer modes of :func:`fomm_nb.motion.transfer_motion`
 (0: the driving keypoints as they are, absolute; 1: only their movement since
-the first frame, relative), ``movement ×`` scales the movement (so it does
-nothing at ``relative`` = 0, and the app says so), ``adapt movement scale``
+the first frame, relative), ``movement ×`` scales the driving keypoints'
+movement since the first frame (in both modes: at ``relative`` = 0 it moves
+them around their first-frame places), ``adapt movement scale``
 matches the keypoints' spread, and each ``freeze k`` (a box with keypoint
 ``k``'s coloured dot) holds keypoint ``k`` at its first-frame position. With
 ground-truth frames (the procedural faces can render the source identity in
@@ -45,7 +46,6 @@ __all__ = ["MotionSliders"]
 
 ERROR_LIMIT = 0.5  # mean absolute error (over channels) shown at full brightness
 WIDE_LABEL = {"description_width": "initial"}  # labels in full ("movement ×", not "movemen…")
-NO_EFFECT = "<small><i>movement × has no effect at relative = 0: the keypoints are used as they are</i></small>"
 
 
 class MotionSliders(widgets.VBox):
@@ -99,7 +99,6 @@ class MotionSliders(widgets.VBox):
                                                 tooltip="0: absolute keypoints, 1: relative movement")
         self.scale_slider = widgets.FloatSlider(1.0, min=0, max=2, step=0.05, description="movement ×",
                                                 style=WIDE_LABEL)
-        self.scale_note = widgets.HTML()
         self.adapt_box = widgets.Checkbox(False, description="adapt movement scale", indent=False)
         self.keypoints_box = widgets.Checkbox(True, description="show keypoints", indent=False)
         colours = keypoint_colours(self.driving.keypoints(0)["value"].shape[1])
@@ -114,7 +113,7 @@ class MotionSliders(widgets.VBox):
         self._controls = widgets.VBox([
             widgets.HBox([self.play, self.frame_slider]),
             widgets.HBox([self.blend_slider, widgets.HTML("<small>0 absolute · 1 relative</small>")]),
-            widgets.HBox([self.scale_slider, self.scale_note]),
+            self.scale_slider,
             widgets.HBox([self.adapt_box, self.keypoints_box]),
             widgets.HBox(self.freeze_buttons, layout=widgets.Layout(flex_flow="row wrap")),
         ])
@@ -161,7 +160,6 @@ class MotionSliders(widgets.VBox):
         engine = self.engine
         kp_driving = self.driving.keypoints(t)
         engine.options = self.options
-        self.scale_note.value = NO_EFFECT if self.blend_slider.value == 0 else ""
         out = engine.render(kp_driving, return_intermediates=True)
         self.kp_norm = out["kp_norm"]
         self.result = image_of(out["prediction"])
