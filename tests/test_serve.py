@@ -130,7 +130,7 @@ def test_served_kernels_have_no_history_one_thread_and_a_token(tmp_path):
     assert refused in (302, 401, 403) and "history=" not in login, f"a visitor without the token got {refused}"
     assert status == 200
     nicer = min(19, os.nice(0) + KERNEL_NICENESS)  # than this process, whose niceness the server has
-    expected = f"history=False threads=1 nice={nicer} move_wait={move_interval_ms(plan.pool_size)}"
+    expected = f"history=False threads=1 nice={nicer} move_wait={move_interval_ms(plan.students)}"
     assert expected in page, re.findall(r"history=\w+ threads=\d+ nice=\d+ move_wait=\w+", page)
 
 
@@ -217,3 +217,9 @@ def test_spare_kernels_start_one_at_a_time_and_waiting_ones_do_not_delay_the_sto
     assert counted == 4, f"{counted - 3} spares started within {REFILL_SPACING / 2:.0f} s (one at a time expected)"
     assert stopped < 20, f"stopping took {stopped:.0f} s with two spares still waiting their turn"
     assert not [kernel for kernel in kernels if kernel.is_running()], "a kernel outlived the server"
+
+
+def test_a_plan_of_all_apps_keeps_the_class_size_beside_the_pools():
+    plan = make_plan("all", 16, "127.0.0.1", 8866, None, apps_folder())
+    assert plan.students == 16, "the share of the server and the estimate are the whole class's"
+    assert plan.pool_size == -(-16 // len(plan.apps)) < 16, "the pools split the class over the app pages"

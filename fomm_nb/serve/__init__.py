@@ -61,7 +61,7 @@ def _announce(plan: ServePlan, seconds: float, died: int = 0) -> None:
     if plan.token:
         print("  anyone who can reach this port and has the address above can run code on this machine "
               "as this user: share it with the class only")
-    for line in describe(names, plan.pool_size * len(plan.apps)):
+    for line in describe(names, plan.students):
         print("  " + line)
     print("Ctrl-C stops the server and every student's kernel.", flush=True)
 

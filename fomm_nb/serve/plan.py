@@ -101,6 +101,7 @@ class ServePlan:
         apps: the page file names served (``explorer.ipynb``...).
         host, port: where Voila listens.
         token: the token students add to the address (None: no token, loopback only).
+        students: the size of the class (over all the apps served).
         pool_size: kernels started ahead (with their page already run) for each app.
         page_timeout: seconds a page waits for its app before offering Retry.
     """
@@ -110,6 +111,7 @@ class ServePlan:
     host: str
     port: int
     token: str | None
+    students: int
     pool_size: int
     page_timeout: int = PAGE_TIMEOUT
 
@@ -188,7 +190,7 @@ def make_plan(app: str, students: int, host: str, port: int, token: str | None, 
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(16)
     return ServePlan(notebooks=Path(notebooks).resolve(), apps=apps, host=host, port=port, token=token,
-                     pool_size=math.ceil(students / len(apps)), page_timeout=page_timeout)
+                     students=students, pool_size=math.ceil(students / len(apps)), page_timeout=page_timeout)
 
 
 def voila_command(plan: ServePlan) -> list:

@@ -64,7 +64,7 @@ class VoilaServer:
 
     def start(self) -> "VoilaServer":
         self._runtime = tempfile.TemporaryDirectory(prefix="fomm-nb-serve-")
-        runtime = write_runtime(Path(self._runtime.name), move_interval_ms(self.plan.pool_size))
+        runtime = write_runtime(Path(self._runtime.name), move_interval_ms(self.plan.students))  # the whole class shares it
         paths = [str(runtime), os.environ.get("JUPYTER_PATH", "")]
         env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(p for p in paths if p), **_quiet_python()}
         self.process = subprocess.Popen(voila_command(self.plan), env=env, cwd=self.plan.notebooks,
