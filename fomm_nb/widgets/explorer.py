@@ -292,7 +292,7 @@ class KeypointExplorer(widgets.VBox):
         self._prediction_cpu = cost.cpu
         self.intermediates = {**self.intermediates, "prediction": out["prediction"]}
         self.panels["prediction"].show(image_of(out["prediction"]))
-        mode = "live" if self.live_prediction else "after a pause"
+        mode = "follows the mouse" if self.live_prediction else "once the mouse rests"
         self._tell(f"prediction {1000 * cost.wall:.0f} ms ({mode})")
 
     def _tell(self, text):
