@@ -272,7 +272,7 @@ class OnnxLoop:
         return inputs
 
     @staticmethod
-    def _predict(generator, inputs):
+    def predict(generator, inputs):
         """``generator``'s prediction ``(H, W, 3)`` from the ``inputs`` it lists (the exporter drops unused ones)."""
         listed = {graph_input.name: inputs[graph_input.name] for graph_input in generator.get_inputs()}
         (prediction,) = generator.run(None, listed)
@@ -280,8 +280,12 @@ class OnnxLoop:
 
     def frame(self, index):
         """The prediction for driving frame ``index`` by ``generator.onnx``: ``(H, W, 3)``."""
-        return self._predict(self.generator, {"source": self.source, **self._keypoints(index)})
+        return self.predict(self.generator, {"source": self.source, **self._keypoints(index)})
+
+    def encoded_inputs(self, index):
+        """The inputs of ``generator_from_encoding.onnx`` for driving frame ``index``: the encoding and the keypoints."""
+        return {**self.encoding, **self._keypoints(index)}
 
     def encoded_frame(self, index):
         """The prediction for driving frame ``index`` from the cached source encoding: ``(H, W, 3)``."""
-        return self._predict(self.encoded_generator, {**self.encoding, **self._keypoints(index)})
+        return self.predict(self.encoded_generator, self.encoded_inputs(index))

@@ -1,7 +1,7 @@
 """Where ONNX Runtime is faster: the keypoint detector and the generator timed apart, ORT against torch.
 
 For one frame (batch 1, the interactive apps' case) and one model, it times
-each part in ONNX Runtime (``fomm-nb export``'s graphs) and in torch, both
+each part in ONNX Runtime (``fomm-nb export``'s graphs, through ``common.OnnxLoop``) and in torch, both
 the model as published and the engine's inference copy
 (:func:`fomm_nb.optimize.optimize_for_inference`), and counts which of
 torch's convolution kernels the engine's detector runs: oneDNN's
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from common import machine
+from common import OnnxLoop, machine
 
 import fomm_nb
-from fomm_nb.export import export_onnx
+from fomm_nb.data.procedural import make_video
 from fomm_nb.hub import get_model
 from fomm_nb.optimize import optimize_for_inference
 from fomm_nb.types import Keypoints
@@ -44,24 +44,10 @@ def _milliseconds(run, calls=5):
     return 1000 * statistics.median(times)
 
 
-def _sessions(model, threads):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    paths = export_onnx(model, tempfile.mkdtemp(prefix="fomm-nb-onnx-parts-"))
-    return [onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]) for path in paths]
-
-
-def _decoder_feeds(encoder, decoder, image, kp_source, kp_driving):
-    """The inputs of ``generator_from_encoding.onnx``: the encoder's outputs on ``image`` and both keypoints."""
-    encoded = dict(zip([o.name for o in encoder.get_outputs()], encoder.run(None, {encoder.get_inputs()[0].name: image})))
-    keypoints = {"kp_source": kp_source, "kp_driving": kp_driving}
-    feeds = {}
-    for item in decoder.get_inputs():
-        group, _, field = item.name.rpartition("_")
-        feeds[item.name] = encoded[item.name] if item.name in encoded else getattr(keypoints[group], field).numpy()
-    return feeds
+def _keypoints(inputs, prefix):
+    """The :class:`Keypoints` ``prefix`` (``kp_source``, ``kp_driving``) among the generator graph's ``inputs``."""
+    jacobian = inputs.get(f"{prefix}_jacobian")
+    return Keypoints(torch.from_numpy(inputs[f"{prefix}_value"]), None if jacobian is None else torch.from_numpy(jacobian))
 
 
 def _torch_convolutions(network, image):
@@ -82,19 +68,18 @@ def main():
     print(machine())
     model = get_model(args.model, device="cpu") if args.model == "demo" else fomm_nb.load_model(args.model, device="cpu")
     engine_copy = optimize_for_inference(model)
-    kp_session, _, encoder, decoder = _sessions(model, args.threads)
     size = model.image_size
-    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    frames = make_video(seed=3, num_frames=8, size=size).frames  # the source, then a moved face to drive it
+    loop = OnnxLoop(model, tempfile.mkdtemp(prefix="fomm-nb-onnx-parts-"), frames[0], frames, args.threads)
+    inputs = loop.encoded_inputs(len(frames) - 1)
+    kp_source, kp_driving = _keypoints(inputs, "kp_source"), _keypoints(inputs, "kp_driving")
+    image = torch.from_numpy(loop.source)
     image_cl = image.contiguous(memory_format=torch.channels_last)
-    kp = model.kp_detector(image)
-    kp_source = Keypoints(kp["value"], kp.get("jacobian"))
-    kp_driving = Keypoints(kp_source.value + 0.05, kp_source.jacobian)
-    feeds = _decoder_feeds(encoder, decoder, image.numpy(), kp_source, kp_driving)
     encoding, engine_encoding = model.generator.encode_source(image), engine_copy.generator.encode_source(image_cl)
     parts = {
-        "keypoint detector": (lambda: kp_session.run(None, {kp_session.get_inputs()[0].name: image.numpy()}),
+        "keypoint detector": (lambda: loop.kp_detector.run(None, {"image": loop.source}),
                               lambda: model.kp_detector(image), lambda: engine_copy.kp_detector(image_cl)),
-        "generator, source encoded": (lambda: decoder.run(None, feeds),
+        "generator, source encoded": (lambda: OnnxLoop.predict(loop.encoded_generator, inputs),
                                       lambda: model.generator.animate(encoding, kp_source, kp_driving),
                                       lambda: engine_copy.generator.animate(engine_encoding, kp_source, kp_driving)),
     }
