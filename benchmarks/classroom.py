@@ -22,9 +22,11 @@ once); everything is bounded in time, loopback only, and ``fomm-nb serve``
 (our child, by PID) is stopped at the end with its kernels.
 
 Printed per class size: page ready (median, p95, max), pages without their
-app, pages with warnings, drag -> prediction latency (p50, p95, max),
-prediction updates per second per student, the interval between moves the
-kernels asked for, and the kernels' CPU (cores, and ms per update) and memory.
+app, pages with warnings, drag -> prediction latency (p50, p95, max) and the
+part of it after the kernel sent the prediction (its header's date: Voila,
+the websocket and this client), prediction updates per second per student,
+the interval between moves the kernels asked for, the kernels' CPU (cores,
+and ms per update) and memory, and the CPU of Voila and of this client.
 
     .venv/bin/python benchmarks/classroom.py --students 1 8 16 24
     .venv/bin/python benchmarks/classroom.py --students 16 --drag-seconds 60
@@ -353,14 +355,13 @@ async def _class(base, count, drag_seconds, serve, min_wait):
         await asyncio.sleep(0.2)
     kernels = _kernels(serve)
     voila = psutil.Process(serve.pid).children()[0]
-    processes = {**kernels, "voila": voila, "students": psutil.Process()}  # students: this client
-    before, started = {key: _cpu_seconds(p) for key, p in processes.items()}, time.monotonic()
+    servers = {"voila": voila, "students": psutil.Process()}  # students: this client
+    before, started = {key: _cpu_seconds(p) for key, p in {**kernels, **servers}.items()}, time.monotonic()
     start_drag.set()
     await asyncio.gather(*tasks)
     seconds = time.monotonic() - started
     later = _kernels(serve)  # the pool's refills started meanwhile count too
-    used = {key: _cpu_seconds(p) - before.get(key, 0.0)
-            for key, p in {**later, "voila": voila, "students": psutil.Process()}.items()}
+    used = {key: _cpu_seconds(p) - before.get(key, 0.0) for key, p in {**later, **servers}.items()}
     memory = {key: p.memory_info().rss / 1e9 for key, p in later.items() if p.is_running()}
     return students, used, seconds, memory
 

@@ -72,9 +72,10 @@ MOVE_WAIT_VARIABLE = "FOMM_NB_MOVE_WAIT_MS"
 # 1.5-2 s in others, 112/s seconds: the kernels' pictures wait in the one Voila process's queues, which no kernel
 # sees (the moves reach them on time). The edge moves with the host's noise; this keeps a margin below it.
 UPDATES_PER_CORE = 36
-# Kernels run this much nicer than the server (POSIX `nice`). Every mouse move and every picture of every student
-# goes through the one Voila process; when the class's kernels keep both cores busy, a server that only gets its
-# fair share of them falls behind, and its queues, not the kernels, made a 16-student class's drags seconds late.
+# Kernels run this much nicer than the server (POSIX `nice`): every mouse move and every picture of every student
+# goes through the one Voila process, which should not wait for a core behind the class's kernels. Measured at 16
+# students on 2 cores it did not shorten the drags (p50 3.1 s against 3.4 s before each student got a share,
+# UPDATES_PER_CORE): Voila's queues grew from its own work, not from waiting for a core.
 KERNEL_NICENESS = 10
 # Seconds Voila waits for a cell's output. Its default, 4 s, is shorter than a
 # page's start when a class opens pages together, and a late output is lost:

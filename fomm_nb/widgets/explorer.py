@@ -19,8 +19,9 @@ time does not) the prediction follows the mouse, otherwise it is computed once t
 mouse rests for ``prediction_delay`` seconds. Mouse moves are drawn by one
 worker thread that skips the moves a busy server could not keep up with
 (:class:`~fomm_nb.widgets.updates.LatestOnly`), and throttled in the browser:
-about 20 a second while the updates keep up, fewer (down to 5.5 a second)
-when they fall behind or moves wait unread in front of the kernel
+about 20 a second while the updates keep up (under ``fomm-nb serve``, the
+student's share of the server), fewer (down to 5.5 a second, or two steps
+below the share) when they fall behind or moves wait unread in front of the kernel
 (:class:`~fomm_nb.widgets.updates.MovePacer`,
 :class:`~fomm_nb.widgets.updates.ArrivalLag`), so that a loaded server is
 sent fewer moves rather than skipping them. Pictures go

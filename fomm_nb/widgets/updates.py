@@ -48,7 +48,7 @@ __all__ = ["FAST_WAIT_MS", "SLOW_WAIT_MS", "LatestOnly", "MovePacer", "ArrivalLa
 _log = logging.getLogger(__name__)
 
 FAST_WAIT_MS = 50  # the throttle while the kernel keeps up: about 20 moves a second, the mouse followed closely
-SLOW_WAIT_MS = 180  # the most asked for under load: 5.5 moves a second, still above 5 updates a second
+SLOW_WAIT_MS = 180  # the most asked for under load: 5.5 moves a second (under fomm-nb serve: two steps above the share)
 PACE_STEP = 1.5  # one step of the throttle, up or down (50, 75, 112, 168, 180 ms)
 CALM_UPDATES = 5  # updates in a row that keep up with room before a step down
 HEADROOM = 0.7  # "with room": the update took at most this fraction of the shorter interval
@@ -120,11 +120,13 @@ class MovePacer:
 
     Call :meth:`moved` for each move the kernel takes in and wrap each update
     in :meth:`update`. A move that arrives while an earlier one still waits
-    for its update (the worker will skip the older one) raises ``wait`` one
-    step at once (x :data:`PACE_STEP`, at most ``slow``): a kernel flooded
-    with moves, whose updates have become rare, reacts at the rate the moves
-    come. An update that took longer than the interval raises it one step too. :data:`CALM_UPDATES` updates in a row that keep up with room (no
-    skipped move, at most :data:`HEADROOM` of the next shorter interval) lower
+    for its update (the worker will skip the older one), or that waited
+    unread in front of the kernel for longer than the interval (its ``lag``),
+    raises ``wait`` one step at once (x :data:`PACE_STEP`, at most ``slow``):
+    a kernel flooded with moves, whose updates have become rare, reacts at
+    the rate the moves come. An update that took longer than the interval
+    raises it one step too. :data:`CALM_UPDATES` updates in a row that keep up
+    with room (no such move, at most :data:`HEADROOM` of the next shorter interval) lower
     it one step (at least ``fast``). Updates that no move asked for (the first
     drawing, a slider) leave it as it is. An idle machine keeps ``fast``.
 
