@@ -21,7 +21,7 @@ from test_browser import START_TIMEOUT, _browser, _free_port, _stop, _wait_for_h
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE_PAGE = ROOT / "notebooks" / "apps" / "live.ipynb"
-CAMERA, RESULT, READOUT = ".fomm-live-camera", "img.fomm-live-result", ".fomm-live-readout"
+CAMERA, RESULT, READOUT = ".fomm-live-camera", "canvas.fomm-live-result", ".fomm-live-readout"
 READOUT_PATTERN = r"^(\d+\.\d) fps · (\d+) ms$"
 
 
@@ -109,7 +109,7 @@ def grab_frames(page, size: int) -> tuple:
     """
     pixels = page.evaluate(f"""() => {{
         const el = document.querySelector('{CAMERA}');
-        const video = el.querySelector('video'), image = el.querySelector('img');
+        const video = el.querySelector('video'), image = document.querySelector('{RESULT}');
         const canvas = document.createElement('canvas');
         canvas.width = 2 * {size}; canvas.height = {size};
         const context = canvas.getContext('2d');

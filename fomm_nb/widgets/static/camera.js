@@ -55,8 +55,9 @@ function render({ model, el }) {
   video.autoplay = true;
   const overlay = element("canvas", "fomm-live-overlay", previewBox);
   const resultBox = element("div", "fomm-live-result-box", row);
-  const result = element("img", "fomm-live-result", resultBox);
-  result.alt = "the animated picture";
+  const result = element("canvas", "fomm-live-result", resultBox);
+  result.setAttribute("role", "img");
+  result.setAttribute("aria-label", "the animated picture");
   const readout = element("div", "fomm-live-readout", el);
   readout.textContent = "waiting for the first frame";
   const message = element("div", "fomm-live-message", el);
@@ -74,8 +75,7 @@ function render({ model, el }) {
   const onWire = new Map(); // id -> {id, t, sentAt} of each frame sent and not yet answered
   let nextId = 0;
   let running = true;
-  let resultUrl = null;
-  let loadingUrl = null; // an answer being decoded for display
+  let newestShown = -1; // id of the frame on screen: an answer decoded after a newer one is not shown
 
   function say(status, text) {
     message.textContent = text;
@@ -227,11 +227,20 @@ function render({ model, el }) {
   }
 
   function show(content, buffer, frame, answeredAt) {
-    const url = URL.createObjectURL(new Blob([buffer], { type: "image/jpeg" }));
-    if (loadingUrl) URL.revokeObjectURL(loadingUrl); // a newer answer replaces one still decoding: never shown
-    loadingUrl = url;
-    result.onload = () => {
-      if (loadingUrl !== url) return;
+    // Decoded off screen, then drawn in one step: the picture on screen (and any reader of it) never goes blank
+    // between two answers, as an <img> does while its new src decodes.
+    createImageBitmap(new Blob([buffer], { type: "image/jpeg" })).then((bitmap) => {
+      if (frame.id < newestShown) {
+        bitmap.close();
+        return;
+      }
+      newestShown = frame.id;
+      if (result.width !== bitmap.width || result.height !== bitmap.height) {
+        result.width = bitmap.width;
+        result.height = bitmap.height;
+      }
+      result.getContext("2d").drawImage(bitmap, 0, 0);
+      bitmap.close();
       const now = performance.now();
       stats.shown += 1;
       stats.latencies.push(now - content.t);
@@ -240,12 +249,10 @@ function render({ model, el }) {
       stats.roundTrip.push(answeredAt - frame.sentAt);
       stats.display.push(now - answeredAt);
       stats.shownAt.push([now, now - content.t]);
-      if (resultUrl) URL.revokeObjectURL(resultUrl);
-      resultUrl = url;
-      loadingUrl = null;
       updateReadout();
-    };
-    result.src = url;
+    }, () => {
+      stats.errors += 1; // the kernel's JPEG did not decode
+    });
   }
 
   function answered(content, buffers) {
