@@ -148,9 +148,9 @@ def test_background_prediction_arrives_after_a_pause(model, clip):
                                 sync_prediction=False, prediction_delay=0.01)
     explorer.wait_for_prediction()
     before = bytes(explorer.prediction_image.value)
-    deformed_before = bytes(explorer.panels["deformed"].image.value)
+    deformed_before = bytes(explorer.board.pictures["deformed"])
     explorer.move_keypoint(1, (0.6, -0.6))
-    assert bytes(explorer.panels["deformed"].image.value) != deformed_before  # the cheap panels at once
+    assert bytes(explorer.board.pictures["deformed"]) != deformed_before  # the cheap panels at once
     explorer.wait_for_prediction()
     assert bytes(explorer.prediction_image.value) != before
     assert "prediction" in explorer.status.value and explorer.messages.outputs == ()
@@ -370,10 +370,10 @@ def test_keypoints_carry_the_numbers_the_menu_lists(explorer):
 
 
 def test_gaussians_panel_keeps_one_signed_scale_at_rest_and_after_an_edit(explorer):
-    rest = explorer.panels["heatmaps"].picture.astype(np.float32)
+    rest = explorer.board.picture("heatmaps").astype(np.float32)
     assert rest.mean() > 150  # at rest D = S: the faded source, not black
     explorer.move_keypoint(2, (0.6, 0.6))
-    after = explorer.panels["heatmaps"].picture.astype(np.float32)
+    after = explorer.board.picture("heatmaps").astype(np.float32)
     change = np.abs(after - rest).max(-1)
     assert np.median(change) < 3  # most of the picture: the same backdrop, not flipped to white
     assert change.max() > 100  # where keypoint 2 was and went: strong red and blue
@@ -384,31 +384,35 @@ def test_gaussians_panel_keeps_one_signed_scale_at_rest_and_after_an_edit(explor
     explorer.move_keypoint(2, tuple(nudged.tolist()))  # a small difference stays faint: the scale is fixed at +-1
     largest = explorer.engine.heatmap_difference(explorer.kp_norm)[0].sum(0).abs().max().item()
     assert largest < 0.6
-    faint = np.abs(explorer.panels["heatmaps"].picture.astype(np.float32) - rest).max()
+    faint = np.abs(explorer.board.picture("heatmaps").astype(np.float32) - rest).max()
     assert 5 < faint <= 255 * largest + 3
 
 
 def test_dense_motion_panel_shows_the_faded_source_at_rest(explorer):
-    rest = explorer.panels["flow"].picture.astype(np.float32).mean(-1)
+    rest = explorer.board.picture("flow").astype(np.float32).mean(-1)
     assert rest.std() > 3 and rest.min() < 235  # the source's shapes show through; not a blank white square
 
 
 def test_panels_have_legends_and_the_masks_legend_names_each_keypoint(explorer):
-    for name in ("heatmaps", "masks", "flow", "occlusion", "sparse"):
-        legends = [child for child in explorer.panels[name].children if "fomm-legend" in child._dom_classes]
-        assert len(legends) == 1, name
-    masks_legend = explorer.panels["masks"].children[-1].value
-    assert all(f"●</span>{label}<" in masks_legend for label in explorer.keypoint_labels)
-    assert "−1" in explorer.panels["heatmaps"].children[-1].value and "+1" in explorer.panels["heatmaps"].children[-1].value
+    legends = {panel["name"]: panel["legend"] for panel in explorer.board.panels}
+    assert all(legends[name] for name in ("heatmaps", "masks", "flow", "occlusion", "sparse")), legends
+    assert all(f"●</span>{label}<" in legends["masks"] for label in explorer.keypoint_labels)
+    assert "−1" in legends["heatmaps"] and "+1" in legends["heatmaps"]
+
+
+def _encodes(explorer):
+    """How many pictures each panel of the explorer has encoded: ``{name: count}``."""
+    encoders = {**{name: panel.encoder for name, panel in explorer.panels.items()}, **explorer.board.encoders}
+    return {name: encoder.encodes for name, encoder in encoders.items()}
 
 
 def test_jacobian_ellipses_can_be_hidden_and_only_the_keypoint_picture_is_redrawn(explorer):
-    encodes = {name: panel.encodes for name, panel in explorer.panels.items()}
+    encodes = _encodes(explorer)
     with_ellipses = explorer.panels["keypoints"].picture.copy()
     explorer.jacobian_box.value = False
     without = explorer.panels["keypoints"].picture
     assert (np.abs(with_ellipses.astype(int) - without).max(-1) > 60).sum() > 50  # the ellipses are gone (1 px lines)
-    changed = {name for name, panel in explorer.panels.items() if panel.encodes != encodes[name]}
+    changed = {name for name, count in _encodes(explorer).items() if count != encodes[name]}
     assert changed == {"keypoints"}
     explorer.jacobian_box.value = True
     assert np.array_equal(explorer.panels["keypoints"].picture, with_ellipses)
@@ -416,12 +420,12 @@ def test_jacobian_ellipses_can_be_hidden_and_only_the_keypoint_picture_is_redraw
 
 def test_an_update_that_changes_nothing_sends_no_picture(explorer):
     explorer.refresh()
-    encodes = {name: panel.encodes for name, panel in explorer.panels.items()}
+    encodes, board_messages = _encodes(explorer), explorer.board.messages
     explorer.refresh()
-    assert {name: panel.encodes for name, panel in explorer.panels.items()} == encodes
+    assert _encodes(explorer) == encodes and explorer.board.messages == board_messages
     explorer.move_keypoint(1, (0.5, -0.5))
-    assert explorer.panels["keypoints"].encodes == encodes["keypoints"] + 1
-    assert explorer.panels["source"].encodes == encodes["source"]  # the source never changes
+    assert _encodes(explorer)["keypoints"] == encodes["keypoints"] + 1
+    assert _encodes(explorer)["source"] == encodes["source"]  # the source never changes
     assert set(explorer.timings) == {"keypoints", "model", "pictures", "encode", "send", "total"}
     assert explorer.timings["total"] >= explorer.timings["model"] > 0
 
@@ -430,7 +434,21 @@ def test_pictures_go_out_at_the_models_resolution(explorer):
     size = explorer.engine.encoding.image.shape[-1]
     assert explorer.panels["prediction"].picture.shape[:2] == (size, size)
     assert explorer.prediction_image.width == str(2 * 32)  # the browser enlarges it to the panel
-    assert "fomm-pixelated" in explorer.panels["masks"].image._dom_classes
+    assert {panel["name"]: panel["smooth"] for panel in explorer.board.panels}["masks"] is False  # square pixels
+
+
+def test_a_drag_sends_every_motion_panel_in_one_message(explorer):
+    """On a served page each widget message goes through the one Voila process: seven panels, one message."""
+    sent = []
+    send = explorer.board.comm.send
+    explorer.board.comm.send = lambda **message: (sent.append(message), send(**message))[1]
+    versions = dict(explorer.board.versions)
+    explorer.move_keypoint(1, (0.4, -0.3))
+    assert len(sent) == 1, f"{len(sent)} messages for one update of the motion panels"
+    paths = {tuple(path) for path in sent[0]["data"]["buffer_paths"]}
+    assert {("pictures", name) for name in explorer.board.encoders} <= paths  # the whole board, in its buffers
+    changed = {name for name in versions if explorer.board.versions[name] != versions[name]}
+    assert {"heatmaps", "masks", "flow", "deformed", "sparse"} <= changed and "source" not in changed
 
 
 def test_a_busy_explorer_draws_the_latest_move_and_skips_the_stale_ones(explorer):

@@ -26,7 +26,8 @@ below the share) when they fall behind or moves wait unread in front of the kern
 :class:`~fomm_nb.widgets.updates.ArrivalLag`), so that a loaded server is
 sent fewer moves rather than skipping them. Pictures go
 to the browser at the model's resolution, and only those that changed
-(:class:`~fomm_nb.widgets.panels.LivePanel`); ``timings`` says where the
+(:class:`~fomm_nb.widgets.panels.LivePanel`), the seven motion panels in one
+message (:class:`~fomm_nb.widgets.board.PictureBoard`); ``timings`` says where the
 CPU time of the last update went.
 
 Example:
@@ -60,7 +61,7 @@ from .common import (
     set_continuous,
     timed,
 )
-from .explorer_pictures import MOTION_PANELS, ExplorerPictures
+from .explorer_pictures import ExplorerPictures
 from .keyframes import KeyframeRecorder
 from .keypoint_editor import KeypointEditor
 from .panels import PAGE_STYLE
@@ -135,7 +136,7 @@ class KeypointExplorer(widgets.VBox):
         self._told_at = 0.0  # when the status line last changed
         self._syncing_sliders = False
         self._build(panel_size)
-        super().__init__([widgets.HTML(PAGE_STYLE), self._top, self._bottom])
+        super().__init__([widgets.HTML(PAGE_STYLE), self._top, self.board])
         self.add_class("fomm-explorer")
         self.messages.guard(self.refresh)()
 
@@ -187,10 +188,8 @@ class KeypointExplorer(widgets.VBox):
                                       self.shear_slider, self.jacobian_box,
                                       widgets.HBox([self.undo_button, self.reset_button]),
                                       self.status, help_text, self.keyframes, self.messages])
-        small = [self.panels[name] for name in MOTION_PANELS]
+        self.board = self.pictures.board
         self._top = widgets.HBox([self.panels["keypoints"], self.panels["prediction"], self.controls])
-        self._bottom = widgets.HBox([widgets.GridBox(small, layout=widgets.Layout(
-            grid_template_columns=f"repeat(3, {panel_size + 8}px)")), self.panels["sparse"]])
 
     # ------------------------------------------------------------ the model
 

@@ -1,7 +1,9 @@
 """The keypoint explorer's pictures: the keypoints to drag, each stage of the model, and their legends.
 
-One :class:`ExplorerPictures` holds the explorer's :class:`~fomm_nb.widgets.panels.LivePanel`\\ s
-and draws into them with numpy and Pillow (no matplotlib): the driving frame
+One :class:`ExplorerPictures` holds the explorer's pictures (two
+:class:`~fomm_nb.widgets.panels.LivePanel`\\ s and a
+:class:`~fomm_nb.widgets.board.PictureBoard`) and draws into them with
+numpy and Pillow (no matplotlib): the driving frame
 with numbered keypoints (and, optionally, Jacobian ellipses), the gaussians'
 difference D − S and the dense motion over a faded source (so a panel at rest
 still shows where things are, on the same fixed scale as after an edit), the
@@ -28,18 +30,25 @@ from ..plotting import (
 )
 from ..types import Keypoints
 from .common import image_of
+from .board import Panel, PictureBoard
 from .panels import LivePanel, colour_bar, swatches, wheel_legend
 
-__all__ = ["ExplorerPictures", "FLOW_SCALE", "HEATMAP_LIMIT", "MOTION_PANELS"]
+__all__ = ["ExplorerPictures", "FLOW_SCALE", "HEATMAP_LIMIT"]
 
 FLOW_SCALE = 0.25  # a displacement this long ([-1, 1] units) is fully saturated in the flow panel
 HEATMAP_LIMIT = 1.0  # gaussians peak at 1: D - S at +-1 is full red or blue, the same scale at rest and after edits
 KEYPOINTS_QUALITY = 85  # the largest picture, sent at every move: 26 % fewer bytes than at 92, numbers still crisp
-MOTION_PANELS = ("source", "heatmaps", "masks", "flow", "occlusion", "deformed")  # the small panels, in order
 
 
 class ExplorerPictures:
-    """The explorer's panels (``panels``: name -> :class:`~fomm_nb.widgets.panels.LivePanel`) and how to fill them.
+    """The explorer's pictures and how to draw them.
+
+    ``panels`` holds the two large pictures (name -> :class:`~fomm_nb.widgets.panels.LivePanel`:
+    ``"keypoints"``, the one dragged, and ``"prediction"``); ``board`` (a
+    :class:`~fomm_nb.widgets.board.PictureBoard`) the motion panels
+    (the source, the gaussians' difference, the masks, the dense motion, the
+    occlusion map, the warped source and the sparse motions), which change
+    together and go to the browser in one message.
 
     Args:
         engine: the explorer's :class:`~fomm_nb.animate.AnimationEngine`, its source set.
@@ -52,33 +61,36 @@ class ExplorerPictures:
         self.labels = labels
         self.colours = keypoint_colours(len(labels))
         self.display_size = display_size
-        self.panels = self._panels(panel_size)
-        self.panels["source"].show(image_of(engine.encoding.image))
+        self.panels = {
+            "keypoints": LivePanel("driving keypoints", display_size, css_class="fomm-explorer-main",
+                                   quality=KEYPOINTS_QUALITY),
+            "prediction": LivePanel("prediction", 2 * panel_size, css_class="fomm-explorer-prediction"),
+        }
+        self.board = PictureBoard(self._motion_panels(panel_size), columns=3)
+        self.board.show({"source": image_of(engine.encoding.image)})
         self._frame = None  # (frame index, the frame at display size, uint8)
         self._backdrops = {}  # (h, w) -> the source, faded, at that size
 
-    def _panels(self, size):
+    def _motion_panels(self, size):
         colours, labels, backdrop = self.colours, self.labels, "over the faded source"
-        return {
-            "keypoints": LivePanel("driving keypoints", self.display_size, css_class="fomm-explorer-main",
-                                   quality=KEYPOINTS_QUALITY),
-            "source": LivePanel("source", size),
-            "heatmaps": LivePanel("gaussians D − S", size, smooth=False, legend=colour_bar(
+        return [
+            Panel("source", "source", size),
+            Panel("heatmaps", "gaussians D − S", size, smooth=False, legend=colour_bar(
                 "RdBu_r", "−1", "+1", f"blue: source S, red: driving D; {backdrop} where D = S")),
-            "masks": LivePanel("masks", size, smooth=False, legend=swatches(
+            Panel("masks", "masks", size, smooth=False, legend=swatches(
                 [BACKGROUND_COLOUR, *colours], ["bg", *labels], "which motion each pixel follows")),
-            "flow": LivePanel("dense motion", size, legend=wheel_legend(
+            Panel("flow", "dense motion", size, legend=wheel_legend(
                 f"hue: direction; strength: length (full at {FLOW_SCALE}); {backdrop}: still")),
-            "occlusion": LivePanel("occlusion map", size, legend=colour_bar("gray", "0: hidden", "1: visible")),
-            "deformed": LivePanel("warped source", size, legend=swatches([], [], "the source moved by the dense motion")),
-            "sparse": LivePanel("source warped by each motion (background first)", 2 * size, legend=swatches(
-                [BACKGROUND_COLOUR, *colours], ["bg", *labels], "frame colour: its keypoint")),
-            "prediction": LivePanel("prediction", 2 * size, css_class="fomm-explorer-prediction"),
-        }
+            Panel("occlusion", "occlusion map", size, legend=colour_bar("gray", "0: hidden", "1: visible")),
+            Panel("deformed", "warped source", size, legend=swatches([], [], "the source moved by the dense motion")),
+            Panel("sparse", "source warped by each motion (background first)", 2 * size, legend=swatches(
+                [BACKGROUND_COLOUR, *colours], ["bg", *labels], "frame colour: its keypoint"), aside=True),
+        ]
 
     def sent_seconds(self) -> dict[str, float]:
         """CPU seconds spent so far encoding pictures and handing them to the widgets: ``{"encode", "send"}``."""
-        return {key: sum(panel.seconds[key] for panel in self.panels.values()) for key in ("encode", "send")}
+        encoders = [panel.encoder for panel in self.panels.values()] + list(self.board.encoders.values())
+        return {key: sum(encoder.seconds[key] for encoder in encoders) for key in ("encode", "send")}
 
     def keypoint_picture(self, index: int, frame: np.ndarray, kp: Keypoints, selected: int | None,
                          jacobians: bool) -> np.ndarray:
@@ -108,6 +120,5 @@ class ExplorerPictures:
         return pictures
 
     def show(self, pictures: dict[str, np.ndarray]) -> None:
-        """Send each picture to its panel (unchanged ones are not sent again)."""
-        for name, picture in pictures.items():
-            self.panels[name].show(picture)
+        """Send the motion pictures to the board, in one message (unchanged ones are not sent again)."""
+        self.board.show(pictures)
