@@ -50,7 +50,8 @@ from common import (
     synthetic_clip,
 )
 from fomm_nb.animate import PRECISIONS, AnimationEngine
-from fomm_nb.autotune import autotune, tune_engine
+from fomm_nb.autotune import autotune, tunable_layers, tune_engine
+from fomm_nb.optimize import UpsampledConvReLU
 
 #: The environment of each ``--isa`` choice (``native``: none of these set).
 ISA_ENVIRONMENTS = {
@@ -98,6 +99,52 @@ def _engine(model, args, **overrides):
     return AnimationEngine(model, args.batch_size, compile=args.compile or False, **{**settings, **overrides})
 
 
+def layer_gflop(module, shape, path):
+    """``(direct, own)`` GFLOP of a tunable layer on input ``shape`` ``(B, C, H, W)`` by ``path``.
+
+    ``direct``: the direct convolution's (what the published model computes,
+    the upsampled input's for an up block); ``own``: what ``path`` multiplies
+    (Winograd: its batched GEMM, both transforms and the kernel's, made at
+    every call; the sub-pixel form: four 2x2 phase kernels on the small input).
+    """
+    batch, channels, height, width = shape
+    conv = module.conv
+    r, pad, out_channels = conv.kernel_size[0], conv.padding[0], conv.out_channels
+    if isinstance(module, UpsampledConvReLU):
+        height, width = 2 * height, 2 * width
+    out_height, out_width = height + 2 * pad - r + 1, width + 2 * pad - r + 1
+    direct = 2 * batch * channels * out_channels * r * r * out_height * out_width
+    if path in getattr(module, "tilings", {}):
+        tile, alpha = module.tilings[path].tile, module.tilings[path].alpha
+        tiles = batch * -(-out_height // tile) * -(-out_width // tile)
+        own = 2 * alpha**2 * (tiles * (channels * out_channels + alpha**2 * channels + tile**2 * out_channels)
+                              + r * r * channels * out_channels)
+    elif path == "sub-pixel":
+        own = 2 * batch * channels * 4 * out_channels * 4 * (height // 2) * (width // 2)
+    else:
+        own = direct
+    return direct / 1e9, own / 1e9
+
+
+def path_bounds(engine, tuning, peak):
+    """Lines: for each path kept, its layers' time and GFLOP/s (direct-equivalent and its own) against ``peak``."""
+    modules = tunable_layers(engine.network)
+    totals = {}  # path -> [layers, seconds, direct GFLOP, own GFLOP]
+    for name, layer in tuning.layers.items():
+        direct, own = layer_gflop(modules[name], layer.shape, layer.kept)
+        total = totals.setdefault(layer.kept, [0, 0.0, 0.0, 0.0])
+        for index, value in enumerate((1, layer.seconds[layer.kept], direct, own)):
+            total[index] += value
+    seconds = sum(total[1] for total in totals.values())
+    lines = [f"each path against the {peak:.0f} GFLOP/s GEMM peak (the layers it was kept for, timed alone by the "
+             f"autotuner; direct-equivalent: the direct convolution's GFLOP over the path's time):"]
+    for path, (count, time_, direct, own) in sorted(totals.items(), key=lambda item: -item[1][1]):
+        lines.append(f"  {path:12s} {count:3d} layers {1e3 * time_:8.2f} ms ({time_ / seconds:4.0%})  direct-equivalent "
+                     f"{direct / time_:6.0f} GFLOP/s ({direct / time_ / peak:.2f}x peak); its own {own / time_:6.0f} "
+                     f"GFLOP/s ({own / time_ / peak:.2f}x peak)")
+    return lines
+
+
 def _memory(args, name, path):
     """``(MB, text)``: the peak of ``path`` animating ``--memory-frames`` frames in a fresh process."""
     flags = ["--models", name, "--device", args.device, "--precision", args.precision, "--batch-size", args.batch_size]
@@ -142,6 +189,8 @@ def measure(name, args, peak):
         print(f"autotuned in {time.perf_counter() - start:.2f} s (cached: once per model, shape, torch, CPU and ISA)")
         if args.explain_speed:
             print(tuning.explain())
+        if peak is not None:
+            print("\n".join(path_bounds(engine, tuning, peak)))
     threads = args.engine_threads or torch.get_num_threads()
     print(f"engine: batch {engine.batch_size}, {threads} threads in {engine.workers} workers")
 

@@ -24,7 +24,8 @@ time, the one kept and why; ``print(tuning.explain())`` is what
 The results are cached in ``autotune.json`` in the checkpoint folder
 (``$FOMM_NB_HOME``, see :func:`fomm_nb.download.cache_dir`), under a key made of
 the torch version, the CPU model, the instruction set torch uses, the threads,
-the model's architecture, the shapes and the paths there are to time; a cache file that cannot be read is
+the model's architecture, the shapes and the paths there are to time (and
+:data:`PATHS_REVISION`, their code's); a cache file that cannot be read is
 ignored with a warning and written again, one that cannot be written is left
 alone with a warning.
 
@@ -67,6 +68,9 @@ __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "La
 #: The exact paths of each tunable layer type.
 PATHS = {WinogradConv2d: ("winograd", "direct", "im2col", "direct-nchw", "winograd-f6"),
          UpsampledConvReLU: ("sub-pixel", "upsampled")}
+#: Raised when a path's code changes its speed (2: the Winograd tiles gathered as one matrix), so that layers
+#: tuned with the older code are timed again.
+PATHS_REVISION = 2
 #: The batch sizes :func:`tune_engine` times (those the memory check refuses are left out). Larger batches
 #: gained under 3% per frame at vox-256 on 2 cores and cost memory, which a classroom server runs short of.
 BATCH_SIZES = (1, 2, 4, 8)
@@ -243,7 +247,8 @@ def _digest(model, extra):
 def _key(engine, threads, shapes):
     """What the layers' timings depend on: torch, the CPU, its ISA, the threads, the architecture and the shapes."""
     paths = {kind.__name__: names for kind, names in PATHS.items()}  # a release with other paths times them again
-    return f"{_machine(engine.model, threads)} | {_digest(engine.network, (sorted(shapes.items()), paths))}"
+    digest = _digest(engine.network, (sorted(shapes.items()), paths, PATHS_REVISION))
+    return f"{_machine(engine.model, threads)} | {digest}"
 
 
 def _seconds(run, repeats=3, enough=0.5):

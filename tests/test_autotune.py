@@ -86,6 +86,10 @@ def test_the_cache_is_used_until_its_key_changes(wide, home, monkeypatch):
     autotune.autotune(engine)
     assert timed, "a new CPU is timed again"
     assert len(json.loads((home / autotune.CACHE_FILE).read_text())) == 2, "both machines' choices are kept"
+    timed.clear()
+    monkeypatch.setattr(autotune, "PATHS_REVISION", autotune.PATHS_REVISION + 1)
+    autotune.autotune(engine)
+    assert timed, "layers tuned with an older revision of the paths' code are timed again"
 
 
 def test_a_damaged_cache_is_ignored_with_a_warning(wide, home):
