@@ -218,8 +218,9 @@ class _Tiling(nn.Module):
         (a copy with the channels innermost, as the image lies), so the input
         transform is one GEMM and its result ``(a^2, N, C)`` is what the
         batched product with the kernel reads, in place. Gathering them as
-        ``(N, C, a^2)`` instead, and transforming tile by tile, took 0.4-1.1
-        ms more per chunk than the main product's 1.5 ms (benchmarks/speed.py).
+        ``(N, C, a^2)`` instead, and transforming tile by tile, took 0.7-1.1
+        ms more per chunk of 64-512 tiles (64-256 channels, one thread) than
+        this, next to the main product's 0.8-1.5 ms.
         """
         count, channels, tile, alpha = rows * columns, padded.shape[3], self.tile, self.alpha
         tiles = padded[0].unfold(0, alpha, tile).unfold(1, alpha, tile)  # (rows, columns, C, a, a), a view

@@ -99,3 +99,38 @@ def test_a_missing_or_foreign_checkpoint_is_one_line(tmp_path):
         load_landmark_detector(tmp_path / "missing.pth.tar")
     with pytest.raises(CheckpointError, match="not a landmark detector checkpoint"):
         load_landmark_detector(DETECTOR_PATH.parent / "fomm-nb-faces.pth.tar")
+
+
+def _with_mirror(detector, mirror):
+    """The shipped weights in a detector that reads each frame and its mirror image (``mirror``: the landmark order)."""
+    settings = {**detector.settings, "mirror": mirror}
+    twin = LandmarkDetector(**settings)
+    twin.load_state_dict(detector.state_dict())
+    return twin.eval()
+
+
+def test_reading_the_mirror_image_too_lowers_the_error(detector):
+    from fomm_nb.data import LANDMARK_NAMES
+    from fomm_nb.landmarks import mirror_order
+
+    plain = {key: value for key, value in detector.settings.items() if key != "mirror"}
+    one_way = LandmarkDetector(**plain)
+    one_way.load_state_dict(detector.state_dict())
+    conditions = {"clean": (0.0, 0.0), "blur 1.25 px": (1.25, 0.0)}
+    single = held_out_errors(one_way.eval(), num_videos=10, conditions=conditions)
+    both = held_out_errors(_with_mirror(detector, mirror_order(LANDMARK_NAMES)), num_videos=10, conditions=conditions)
+    for name in conditions:
+        assert both[name] < 0.95 * single[name], f"{name}: {both[name]:.3f} px with the mirror image, {single[name]:.3f} without"
+
+
+def test_a_mirrored_frame_reads_as_the_mirror_of_its_reading(detector):
+    from fomm_nb.data import LANDMARK_NAMES
+    from fomm_nb.landmarks import mirror_order
+
+    order = mirror_order(LANDMARK_NAMES)
+    twin = _with_mirror(detector, order)
+    frames = make_video(split_seed("test", 5), num_frames=3, size=64).frames.astype(np.float32) / 255
+    found, found_flipped = read_landmarks(twin, frames), read_landmarks(twin, frames[:, :, ::-1].copy())
+    mirrored = found_flipped[:, order]
+    mirrored[..., 0] = 63 - mirrored[..., 0]
+    assert np.abs(mirrored - found).max() < 1e-4

@@ -31,26 +31,47 @@ from ..errors import CheckpointError, InputError
 from ..geometry import spatial_expectation, spatial_softmax
 from ..modules.blocks import DownBlock2d, UpBlock2d
 
-__all__ = ["DETECTOR_PATH", "LandmarkDetector", "load_landmark_detector", "read_landmarks", "save_landmark_detector"]
+__all__ = ["DETECTOR_PATH", "LandmarkDetector", "load_landmark_detector", "mirror_order", "read_landmarks",
+           "save_landmark_detector"]
 
 #: The shipped detector, beside the bundled model in ``checkpoints/``.
 DETECTOR_PATH = Path(__file__).resolve().parents[2] / "checkpoints" / "landmarks.pth.tar"
+
+
+def mirror_order(names) -> list[int]:
+    """For each landmark name, the index of its mirror image (``left_*`` <-> ``right_*``; itself otherwise).
+
+    Example:
+        >>> mirror_order(["left_eye", "right_eye", "nose_tip"])
+        [1, 0, 2]
+    """
+    names = list(names)
+    swapped = [name.replace("left", "\0").replace("right", "left").replace("\0", "right") for name in names]
+    return [names.index(name) if name in names else index for index, name in enumerate(swapped)]
 
 
 class LandmarkDetector(nn.Module):
     """Images ``(B, 3, S, S)`` in [0, 1] -> landmarks ``(B, L, 2)``, pixel coordinates ``(x, y)`` of the input.
 
     ``width`` is the channel count of the first block; ``image_size`` the side
-    it was trained at (other sides are resized to it, see :func:`read_landmarks`).
+    it was trained at (other sides are resized to it, see :func:`read_landmarks`);
+    ``mirror`` (optional) the index of each landmark's mirror image
+    (:func:`mirror_order`): :func:`read_landmarks` then reads each frame and its
+    mirror image and averages the two.
 
     Example:
         >>> LandmarkDetector(num_landmarks=5, width=8)(torch.rand(3, 3, 64, 64)).shape
         torch.Size([3, 5, 2])
     """
 
-    def __init__(self, num_landmarks: int = 13, width: int = 16, image_size: int = 64) -> None:
+    def __init__(self, num_landmarks: int = 13, width: int = 16, image_size: int = 64,
+                 mirror: list[int] | None = None) -> None:
         super().__init__()
         self.settings = {"num_landmarks": num_landmarks, "width": width, "image_size": image_size}
+        if mirror is not None:
+            if sorted(mirror) != list(range(num_landmarks)):
+                raise ValueError(f"mirror must order the {num_landmarks} landmarks, got {mirror}")
+            self.settings["mirror"] = list(mirror)
         self.stem = DownBlock2d(3, width)  # (B, w, S/2, S/2)
         self.down = nn.ModuleList([DownBlock2d(width, 2 * width), DownBlock2d(2 * width, 4 * width)])  # S/4, S/8
         self.up = nn.ModuleList([UpBlock2d(4 * width, 2 * width), UpBlock2d(4 * width, width)])  # S/4, S/2
@@ -76,7 +97,10 @@ def read_landmarks(detector: LandmarkDetector, images: np.ndarray, batch_size: i
 
     Images of another side than the detector's are resized to it (bilinear,
     antialiased, pixel centres to pixel centres) and the landmarks mapped back
-    the same way; the detector is put in eval mode.
+    the same way; the detector is put in eval mode. A detector with a
+    ``mirror`` setting also reads each image flipped left to right, maps those
+    landmarks back (x flipped, left and right swapped) and averages the two
+    readings: errors that do not follow the flip partly cancel.
 
     Example:
         >>> read_landmarks(LandmarkDetector(width=4), np.zeros((1, 32, 32, 3), np.float32)).shape
@@ -94,7 +118,12 @@ def read_landmarks(detector: LandmarkDetector, images: np.ndarray, batch_size: i
             # align_corners=False: with True, torch's antialiased resize shifted the picture (128 -> 64: the
             # landmarks read 0.5 px low at 128; 256 -> 64: 1.6 px)
             batch = F.interpolate(batch, size=(trained, trained), mode="bilinear", align_corners=False, antialias=True)
-        found.append((detector(batch).double().numpy() + 0.5) * size / trained - 0.5)
+        points = detector(batch).double()
+        if "mirror" in detector.settings:
+            flipped = detector(batch.flip(-1)).double()[:, detector.settings["mirror"]]
+            flipped[..., 0] = trained - 1 - flipped[..., 0]
+            points = (points + flipped) / 2
+        found.append((points.numpy() + 0.5) * size / trained - 0.5)
     return np.concatenate(found)
 
 

@@ -18,8 +18,8 @@ import time
 import numpy as np
 import torch
 
-from ..data.procedural import landmarks, make_video, render, split_seed, video_parameters
-from .detector import LandmarkDetector, read_landmarks
+from ..data.procedural import LANDMARK_NAMES, landmarks, make_video, render, split_seed, video_parameters
+from .detector import LandmarkDetector, mirror_order, read_landmarks
 
 __all__ = ["CONDITIONS", "degrade", "training_frames", "train_landmark_detector", "held_out_errors"]
 
@@ -92,7 +92,8 @@ def train_landmark_detector(steps: int = 1500, batch_size: int = 32, num_frames:
     generator = torch.Generator().manual_seed(seed)
     frames, points = training_frames(num_frames, seed=seed)
     images, targets = torch.from_numpy(frames).permute(0, 3, 1, 2), torch.from_numpy(points)
-    detector = LandmarkDetector(num_landmarks=points.shape[1], width=width, image_size=frames.shape[1])
+    detector = LandmarkDetector(num_landmarks=points.shape[1], width=width, image_size=frames.shape[1],
+                                mirror=mirror_order(LANDMARK_NAMES))
     optimiser = torch.optim.Adam(detector.parameters(), lr=learning_rate)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, [int(0.6 * steps), int(0.85 * steps)], gamma=0.2)
     log = {"loss": [], "seconds": []}
