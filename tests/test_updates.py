@@ -160,7 +160,7 @@ def test_a_kernel_reads_the_send_time_of_the_message_it_handles():
 
 
 def test_a_served_class_starts_each_student_at_their_share_of_the_server(monkeypatch):
-    share = move_interval_ms(16, cores=2)  # what fomm-nb serve --students 16 gives each kernel on two cores
+    share = move_interval_ms(24, cores=2)  # what fomm-nb serve --students 24 gives each kernel on two cores
     monkeypatch.setenv(MOVE_WAIT_VARIABLE, str(share))
     pacer = MovePacer(Throttle())
     assert pacer.target.sent == [share] and share > SLOW_WAIT_MS

@@ -8,7 +8,7 @@ table and the machine it was measured on.
 Example:
     >>> estimate = capacity("explorer", cores=2, memory_gb=16.0)
     >>> estimate.by_memory, estimate.by_cpu
-    (18, 8)
+    (18, 16)
 """
 
 import os
@@ -24,11 +24,12 @@ KERNEL_GB = {"try-it": 0.6, "explorer": 0.43, "sliders": 0.4, "live": 0.6}
 # Students whose drags stay under 0.5 s (p95) with 5 updates/s each, per core.
 # Explorer: benchmarks/classroom.py under fomm-nb serve on the idle 2-core Xeon,
 # each student's moves at their share of the server (fomm_nb.serve.plan.move_interval_ms):
-# 8 students kept p95 0.16-0.42 s at 8.7-10.4 updates/s; 16 kept p95 0.28 s
-# at 4.5 updates/s (just under 5); 12 and 24 fell seconds behind in some runs.
-# The other apps are not measured by it: the same figure is assumed for the
-# sliders; try-it is not interactive (Generate takes turns); live streams a camera.
-STUDENTS_PER_CORE = {"explorer": 4, "sliders": 4, "try-it": 8, "live": 2}
+# 16 students kept p95 0.12-0.13 s at 5.9-6.0 updates/s (two runs); 24 kept p95
+# 0.21 s, at 4.0 updates/s each.
+# The other apps are not measured by it: the sliders keep the explorer's figure
+# from before its pictures went out in one message (theirs are five); try-it
+# is not interactive (Generate takes turns); live streams a camera.
+STUDENTS_PER_CORE = {"explorer": 8, "sliders": 4, "try-it": 8, "live": 2}
 SPARE_FRACTION = 2  # the pool keeps a spare kernel for each one in use: memory for twice the class
 
 

@@ -67,11 +67,11 @@ KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
 # The environment variable that gives each served explorer its share of the server: the shortest interval (ms)
 # between two mouse moves it asks of the browser (fomm_nb.widgets.updates.MovePacer; its own floor is 50 ms).
 MOVE_WAIT_VARIABLE = "FOMM_NB_MOVE_WAIT_MS"
-# Explorer updates a second that one core serves a class through Voila. benchmarks/classroom.py, 2-core Xeon, idle:
-# 72 updates/s in all kept drags at p95 0.16-0.28 s (8 and 16 students); 83-88/s gave p95 0.34 s in one run and
-# 1.5-2 s in others, 112/s seconds: the kernels' pictures wait in the one Voila process's queues, which no kernel
-# sees (the moves reach them on time). The edge moves with the host's noise; this keeps a margin below it.
-UPDATES_PER_CORE = 36
+# Explorer updates a second that one core serves a class through Voila. benchmarks/classroom.py, 2-core Xeon, idle,
+# since the motion panels go out as one message (3 widget messages per update instead of 8): 96 updates/s in all
+# kept drags at p95 0.12-0.21 s (16 students twice, 24); 115/s gave p95 0.30 s at 16 but 0.70 s at 24, with the
+# machine's 2 cores 90% busy. (With 8 messages per update the edge was 72-88/s, in the one Voila process's queues.)
+UPDATES_PER_CORE = 48
 # Kernels run this much nicer than the server (POSIX `nice`): every mouse move and every picture of every student
 # goes through the one Voila process, which should not wait for a core behind the class's kernels. Measured at 16
 # students on 2 cores it did not shorten the drags (p50 3.1 s against 3.4 s before each student got a share,
@@ -250,7 +250,7 @@ def move_interval_ms(students: int, cores: int | None = None) -> int:
 
     Example:
         >>> move_interval_ms(16, cores=2), move_interval_ms(4, cores=2)
-        (223, 56)
+        (167, 42)
     """
     cores = cores or len(os.sched_getaffinity(0))
     return math.ceil(1000 * students / (UPDATES_PER_CORE * cores))
