@@ -24,14 +24,14 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``fomm-nb train-landmarks``."""
     parser.add_argument("--out", required=True, help="the detector checkpoint to write (.pth.tar)")
-    parser.add_argument("--steps", type=int_option(1), default=1500, help="training steps (default %(default)s)")
+    parser.add_argument("--steps", type=int_option(1), default=12_000, help="training steps (default %(default)s)")
     parser.add_argument("--batch-size", type=int_option(1), default=32, help="frames per step (default %(default)s)")
-    parser.add_argument("--frames", type=int_option(1), default=12_000, help="training frames rendered (default %(default)s)")
-    parser.add_argument("--width", type=int_option(1, 256), default=16, help="channels of the first block (default %(default)s)")
+    parser.add_argument("--frames", type=int_option(1), default=24_000, help="training frames rendered (default %(default)s)")
+    parser.add_argument("--width", type=int_option(1, 256), default=32, help="channels of the first block (default %(default)s)")
     parser.add_argument("--lr", type=float_option(0.0), default=2e-3, help="Adam's learning rate (default %(default)s)")
     parser.add_argument("--degraded-share", type=float_option(0.0, 1.0), default=0.5,
                         help="share of every batch blurred and noised (default %(default)s)")
-    parser.add_argument("--max-blur", type=float_option(0.0), default=1.5,
+    parser.add_argument("--max-blur", type=float_option(0.0), default=2.0,
                         help="largest gaussian blur sigma of the degraded frames, pixels (default %(default)s)")
     parser.add_argument("--max-noise", type=float_option(0.0), default=0.04,
                         help="largest noise standard deviation of the degraded frames (default %(default)s)")
