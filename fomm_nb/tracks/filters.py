@@ -162,8 +162,8 @@ class Gaussian:
 FILTERS = {"one-euro": OneEuro, "savgol": SavitzkyGolay, "gaussian": Gaussian, "kalman": Kalman}
 
 #: The filter of :func:`smooth` and of a bare ``--smooth``, chosen from benchmarks/smoothing.py's table (50
-#: held-out videos): it cut the animated landmarks' jitter on webcam-degraded frames by 84.5% and changed L1 and
-#: AKD on clean frames by -0.3% and -1.5%. The causal One-Euro cut 73%, but its frame of lag cost 16% L1 on
+#: held-out videos): it cut the animated landmarks' jitter on webcam-degraded frames by 85.0% and changed L1 and
+#: AKD on clean frames by -0.3% and -1.4%. The causal One-Euro cut 73%, but its frame of lag cost 16% L1 on
 #: clean frames, so it is kept for frames that arrive one at a time (:data:`CAUSAL_SMOOTHING`).
 DEFAULT_SMOOTHING = "savgol"
 
