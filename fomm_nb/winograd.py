@@ -175,19 +175,32 @@ class WinogradConv2d(nn.Module):
         tiling = self.tilings[path]
         out_height, out_width, rows, columns = self._grid(height, width, tiling.tile)
         weight = tiling.transformed_kernel(self.conv.weight.detach())
-        tile, alpha, pad = tiling.tile, tiling.alpha, self.padding
+        tile, extra = tiling.tile, tiling.alpha - tiling.tile  # a tile row reads `extra` input rows past its own
         out = torch.empty((batch, rows * tile, columns * tile, self.conv.out_channels), dtype=x.dtype, device=x.device)
-        step = max(1, self.chunk_tiles // columns)  # tile rows per chunk
+        step = max(1, min(rows, self.chunk_tiles // columns))  # tile rows per chunk
+        # One zeroed buffer of a chunk's padded input rows, reused: only the image's pixels are written into it, so
+        # its padding columns stay zero, and rows above or below the image are zeroed where a chunk reaches them.
+        buffer = x.new_zeros((step * tile + extra, columns * tile + extra, x.shape[1]))
         for item in range(batch):  # one image at a time, a few tile rows at a time: the workspaces stay small
-            image = x[item : item + 1].permute(0, 2, 3, 1)  # (1, H, W, C)
-            padded = F.pad(image, (0, 0, pad, columns * tile + alpha - tile - width - pad,
-                                   pad, rows * tile + alpha - tile - height - pad))
+            image = x[item].permute(1, 2, 0)  # (H, W, C), a view
             for start in range(0, rows, step):
                 stop = min(rows, start + step)
-                part = padded[:, start * tile : stop * tile + alpha - tile]
+                part = self._padded_rows(image, buffer, start * tile - self.padding, (stop - start) * tile + extra)
                 tiling.convolve(part, weight, self.conv.bias.detach(), stop - start, columns,
                                 out[item, start * tile : stop * tile])
         return out[:, :out_height, :out_width].permute(0, 3, 1, 2)
+
+    def _padded_rows(self, image, buffer, top, count):
+        """Rows ``top .. top + count`` of ``image`` ``(H, W, C)`` zero-padded, written into ``buffer``: ``(count, W', C)``.
+
+        ``top`` may be negative and ``top + count`` past the image: those rows are zeros.
+        """
+        part = buffer[:count]
+        first, last = max(top, 0), min(top + count, image.shape[0])
+        part[: first - top].zero_()
+        part[last - top :].zero_()
+        part[first - top : last - top, self.padding : self.padding + image.shape[1]].copy_(image[first:last])
+        return part
 
 
 class _Tiling(nn.Module):
@@ -211,7 +224,7 @@ class _Tiling(nn.Module):
         return (self.kernel_transform @ taps).view(self.alpha * self.alpha, weight.shape[1], weight.shape[0])
 
     def convolve(self, padded, weight, bias, rows, columns, out):
-        """Convolve ``rows`` tile rows of a padded ``(1, H, W, C)`` image into ``out`` ``(rows m, columns m, C_out)``.
+        """Convolve ``rows`` tile rows of a padded ``(H, W, C)`` image into ``out`` ``(rows m, columns m, C_out)``.
 
         Each transform is one matrix product over every tile: the tiles are
         gathered as ``(a^2, N C)``, pixel ``(i, j)`` of every tile in one row
@@ -220,13 +233,14 @@ class _Tiling(nn.Module):
         batched product with the kernel reads, in place. Gathering them as
         ``(N, C, a^2)`` instead, and transforming tile by tile, took 0.7-1.1
         ms more per chunk of 64-512 tiles (64-256 channels, one thread) than
-        this, next to the main product's 0.8-1.5 ms.
+        this, next to the main product's 0.8-1.5 ms. The bias is added to the
+        chunk's output once written, while it is in cache.
         """
-        count, channels, tile, alpha = rows * columns, padded.shape[3], self.tile, self.alpha
-        tiles = padded[0].unfold(0, alpha, tile).unfold(1, alpha, tile)  # (rows, columns, C, a, a), a view
+        count, channels, tile, alpha = rows * columns, padded.shape[2], self.tile, self.alpha
+        tiles = padded.unfold(0, alpha, tile).unfold(1, alpha, tile)  # (rows, columns, C, a, a), a view
         tiles = tiles.permute(3, 4, 0, 1, 2).reshape(alpha * alpha, count * channels)  # (a^2, N C)
         transformed = (self.input_transform @ tiles).view(alpha * alpha, count, channels)  # (a^2, N, C)
         products = torch.bmm(transformed, weight)  # (a^2, N, C_out)
-        y = torch.addmm(bias.repeat(count)[None], self.output_transform,
-                        products.view(alpha * alpha, -1))  # (m^2, N C_out)
+        y = self.output_transform @ products.view(alpha * alpha, -1)  # (m^2, N C_out)
         out.view(rows, tile, columns, tile, -1).copy_(y.view(tile, tile, rows, columns, -1).permute(2, 0, 3, 1, 4))
+        out += bias  # the chunk's output is still in cache
