@@ -278,6 +278,32 @@ def test_dragging_a_keypoint_changes_the_prediction(voila_url, tmp_path):
         f"(console errors: {errors[-5:]})")
 
 
+SLIDERS = NOTEBOOKS / "apps" / "sliders.ipynb"
+
+
+def test_the_sliders_board_shows_every_picture_and_follows_the_frame_slider(voila_url, tmp_path):
+    """The sliders app's five pictures come in one board; a keyboard step of the frame slider redraws the result."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    messages = []
+    names = ("source", "driving", "result", "truth", "error")
+    shown = " && ".join(f"document.querySelector('.fomm-board-{name} img')?.naturalWidth > 0" for name in names)
+    with _browser(tmp_path / "chromium-profile", messages) as page:
+        _open_app(page, _render_url(voila_url, SLIDERS), ".fomm-motion-sliders .fomm-board-grid", "sliders")
+        page.wait_for_function(shown, timeout=30_000)
+        result = page.locator(".fomm-board-result img")
+        before_src, source_src = result.get_attribute("src"), page.locator(".fomm-board-source img").get_attribute("src")
+        frame = page.locator(".fomm-motion-sliders .widget-slider:has(label:text-is('frame')) .noUi-handle")
+        frame.focus()
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        _wait_until(lambda: result.get_attribute("src") != before_src, 30, "the result picture to follow the slider")
+        (ARTIFACTS / "sliders.png").write_bytes(page.screenshot(full_page=True))
+        assert page.locator(".fomm-board-source img").get_attribute("src") == source_src, "the source was redrawn"
+        legend = page.locator(".fomm-board-error .fomm-legend").inner_text()
+    assert "0.5" in legend, f"the error map's scale is missing: {legend!r}"
+    assert not _console_errors(messages), _console_errors(messages)[-5:]
+
+
 def _choose(page, description, label_start):
     """Pick the option starting with ``label_start`` in the try-it app's dropdown ``description``; its label."""
     menu = page.locator(f".fomm-tryit .widget-dropdown:has(label:text-is('{description}')) select")

@@ -27,8 +27,9 @@ KERNEL_GB = {"try-it": 0.6, "explorer": 0.43, "sliders": 0.4, "live": 0.6}
 # 16 students kept p95 0.12-0.13 s at 5.9-6.0 updates/s (two runs); 24 kept p95
 # 0.21 s, at 4.0 updates/s each.
 # The other apps are not measured by it: the sliders keep the explorer's figure
-# from before its pictures went out in one message (theirs are five); try-it
-# is not interactive (Generate takes turns); live streams a camera.
+# from before its pictures went out in one message (the sliders' pictures now
+# go out in one too, beside the L1 line: two messages; not measured in a class);
+# try-it is not interactive (Generate takes turns); live streams a camera.
 STUDENTS_PER_CORE = {"explorer": 8, "sliders": 4, "try-it": 8, "live": 2}
 SPARE_FRACTION = 2  # the pool keeps a spare kernel for each one in use: memory for twice the class
 

@@ -39,7 +39,8 @@ from .common import (
     set_continuous,
     timed,
 )
-from .panels import PAGE_STYLE, LivePanel, colour_bar, hex_colour
+from .board import Panel, PictureBoard
+from .panels import PAGE_STYLE, colour_bar, hex_colour
 from .updates import LatestOnly
 
 __all__ = ["MotionSliders"]
@@ -64,7 +65,9 @@ class MotionSliders(widgets.VBox):
             False: every change is drawn before the next is handled.
 
     :meth:`wait` blocks until the pictures follow the controls. After each update: ``kp_norm`` (keypoints given to the generator),
-    ``result`` ``(H, W, 3)`` and, with ground truth, ``l1`` (mean absolute error).
+    ``result`` ``(H, W, 3)`` and, with ground truth, ``l1`` (mean absolute error). ``board`` (a
+    :class:`~fomm_nb.widgets.board.PictureBoard`) shows source, driving, result, truth and error, all of an
+    update's changed pictures in one widget message.
     """
 
     def __init__(self, model: FirstOrderModel, source: np.ndarray, driving_frames: np.ndarray,
@@ -117,14 +120,16 @@ class MotionSliders(widgets.VBox):
             widgets.HBox([self.adapt_box, self.keypoints_box]),
             widgets.HBox(self.freeze_buttons, layout=widgets.Layout(flex_flow="row wrap")),
         ])
-        self.panels = {"source": LivePanel("source", panel_size), "driving": LivePanel("driving", panel_size),
-                       "result": LivePanel("result", panel_size, css_class="fomm-sliders-result")}
+        panels = [Panel("source", "source", panel_size), Panel("driving", "driving", panel_size),
+                  Panel("result", "result", panel_size)]
         if self.ground_truth is not None:
-            self.panels["truth"] = LivePanel("ground truth", panel_size)
-            self.panels["error"] = LivePanel("|result − truth|", panel_size, legend=colour_bar(
-                "magma", "0", f"{ERROR_LIMIT}", "mean absolute error of a pixel (over R, G, B)"))
+            panels += [Panel("truth", "ground truth", panel_size),
+                       Panel("error", "|result − truth|", panel_size, legend=colour_bar(
+                           "magma", "0", f"{ERROR_LIMIT}", "mean absolute error of a pixel (over R, G, B)"))]
+        self.panel_size = panel_size
+        self.board = PictureBoard(panels, columns=len(panels))  # every picture of an update in one message
         self.error_label = widgets.HTML()
-        self._pictures = widgets.VBox([widgets.HBox(list(self.panels.values())), self.error_label])
+        self._pictures = widgets.VBox([self.board, self.error_label])
 
     @property
     def options(self) -> MotionOptions:
@@ -163,15 +168,15 @@ class MotionSliders(widgets.VBox):
         out = engine.render(kp_driving, return_intermediates=True)
         self.kp_norm = out["kp_norm"]
         self.result = image_of(out["prediction"])
-        pictures = {"source": (image_of(engine.encoding.image), engine.kp_source),
-                    "driving": (self.driving.frames[t], kp_driving), "result": (self.result, self.kp_norm)}
-        for name, (image, kp) in pictures.items():
-            if self.keypoints_box.value:
-                image = render_keypoints_image(image, kp["value"][0], size=self.panels[name].size, labels=True)
-            self.panels[name].show(image)
+        with_keypoints = {"source": (image_of(engine.encoding.image), engine.kp_source),
+                          "driving": (self.driving.frames[t], kp_driving), "result": (self.result, self.kp_norm)}
+        pictures = {name: render_keypoints_image(image, kp["value"][0], size=self.panel_size, labels=True)
+                    if self.keypoints_box.value else image for name, (image, kp) in with_keypoints.items()}
         if self.ground_truth is not None:
             error = np.abs(self.result - self.ground_truth[t]).mean(-1)
             self.l1 = float(error.mean())
-            self.panels["truth"].show(self.ground_truth[t])
-            self.panels["error"].show(heatmap_image(error, limit=ERROR_LIMIT))
+            pictures["truth"] = self.ground_truth[t]
+            pictures["error"] = heatmap_image(error, limit=ERROR_LIMIT)
+        self.board.show(pictures)
+        if self.ground_truth is not None:
             self.error_label.value = f"mean L1 error of frame {t}: <b>{self.l1:.4f}</b>"
