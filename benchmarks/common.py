@@ -10,6 +10,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -202,6 +203,14 @@ def in_fresh_process(script, *args):
     """Run ``script`` with ``args`` in a new interpreter; its last stdout line, parsed as JSON."""
     result = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def baseline_tree(revision):
+    """A folder holding ``fomm_nb`` of git ``revision`` (``git archive``; the repository is not touched)."""
+    folder = Path(tempfile.mkdtemp(prefix="fomm-nb-baseline-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "fomm_nb"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
 
 
 def machine():

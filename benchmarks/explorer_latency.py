@@ -35,7 +35,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +43,7 @@ import numpy as np
 from comm.base_comm import BaseComm
 from jupyter_client.session import Session
 
-from common import ROOT, load_benchmark_model, machine, synthetic_clip
+from common import baseline_tree, load_benchmark_model, machine, synthetic_clip
 from fomm_nb.widgets import KeypointExplorer
 
 BUDGET_MS = 150  # the issue's bar for the bundled model: the new prediction within 150 ms of a drag
@@ -123,14 +122,6 @@ def measure(name, moves):
             "stages": {stage: statistics.median(values) for stage, values in stages.items()},
             "background_ms": 1e3 * background, "prediction_delay_ms": 1e3 * explorer.prediction_delay,
             "burst_ms": 1e3 * burst, "burst_drawn": drawn}
-
-
-def baseline_tree(revision):
-    """A folder holding ``fomm_nb`` of git ``revision`` (``git archive``; the repository is not touched)."""
-    folder = Path(tempfile.mkdtemp(prefix="fomm-nb-baseline-"))
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "fomm_nb"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    return folder
 
 
 def in_child(name, moves, tree=None):
