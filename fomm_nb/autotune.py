@@ -5,7 +5,8 @@ compute the same numbers two ways, and which is faster depends on the CPU,
 its instruction set, the threads and the activation's shape:
 
 * a :class:`~fomm_nb.winograd.WinogradConv2d`: ``"winograd"`` (``F(4x4, 3x3)``),
-  ``"winograd-f6"`` (``F(6x6, 3x3)``), ``"direct"`` (oneDNN's convolution, channels_last), ``"direct-nchw"`` (oneDNN's
+  ``"winograd-f6"`` (``F(6x6, 3x3)``), each also ``"-fused"`` on CPU when a C compiler could build
+  :mod:`fomm_nb.fused_transforms`, ``"direct"`` (oneDNN's convolution, channels_last), ``"direct-nchw"`` (oneDNN's
   convolution on an NCHW copy) or, on small inputs, ``"im2col"`` (patches
   times the weight where it lies);
 * an :class:`~fomm_nb.optimize.UpsampledConvReLU`: ``"sub-pixel"`` (one 2x2
@@ -60,17 +61,20 @@ from .model import FirstOrderModel
 from .motion import MotionOptions
 from .optimize import PHASE_MIN_SIZE, UpsampledConvReLU
 from .tuning_cache import CACHE_FILE, TuningCache
-from .winograd import WinogradConv2d
+from . import fused_transforms
+from .winograd import FUSED, WinogradConv2d
 
 __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "LayerChoice", "EngineChoice",
            "PATHS", "CACHE_FILE", "BATCH_SIZES", "WORKERS", "TIE", "TRIAL_CALLS"]
 
 #: The exact paths of each tunable layer type.
-PATHS = {WinogradConv2d: ("winograd", "direct", "im2col", "direct-nchw", "winograd-f6"),
+PATHS = {WinogradConv2d: ("winograd", "direct", "im2col", "direct-nchw", "winograd-f6", "winograd-fused",
+                          "winograd-f6-fused"),
          UpsampledConvReLU: ("sub-pixel", "upsampled")}
 #: Raised when a path's code changes its speed (2: the Winograd tiles gathered as one matrix; 3: padded by
-#: chunks, the bias added as the output is written), so that layers tuned with the older code are timed again.
-PATHS_REVISION = 3
+#: chunks, the bias added as the output is written; 4: the fused paths), so that layers tuned with the older code
+#: are timed again.
+PATHS_REVISION = 4
 #: The batch sizes :func:`tune_engine` times (those the memory check refuses are left out). Larger batches
 #: gained under 3% per frame at vox-256 on 2 cores and cost memory, which a classroom server runs short of.
 BATCH_SIZES = (1, 2, 4, 8)
@@ -184,14 +188,16 @@ def _engine_lines(choice, key, cached):
     return lines
 
 
-def _paths(module, shape):
+def _paths(module, shape, device_type="cpu"):
     paths = PATHS[type(module)]
     if isinstance(module, UpsampledConvReLU) and min(shape[2:]) < PHASE_MIN_SIZE:
         return paths[1:]  # the sub-pixel form needs inputs of PHASE_MIN_SIZE pixels a side
     if isinstance(module, WinogradConv2d):
         too_big = shape[0] * shape[2] * shape[3] > module.conv.out_channels  # im2col's patches would outgrow the weight
+        fused_here = device_type == "cpu" and fused_transforms.available()  # a C compiler built them
         return tuple(path for path in paths if not (path == "im2col" and too_big)
-                     and (path in module.tilings or not path.startswith("winograd")))
+                     and (path.removesuffix(FUSED) in module.tilings or not path.startswith("winograd"))
+                     and (fused_here or not path.endswith(FUSED)))
     return paths
 
 
@@ -227,7 +233,8 @@ def _input_shapes(engine, layers):
 
 def _cpu_model():
     try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
 
@@ -247,7 +254,8 @@ def _digest(model, extra):
 def _key(engine, threads, shapes):
     """What the layers' timings depend on: torch, the CPU, its ISA, the threads, the architecture and the shapes."""
     paths = {kind.__name__: names for kind, names in PATHS.items()}  # a release with other paths times them again
-    digest = _digest(engine.network, (sorted(shapes.items()), paths, PATHS_REVISION))
+    fused = engine.model.device.type == "cpu" and fused_transforms.available()  # a compiler installed since: again
+    digest = _digest(engine.network, (sorted(shapes.items()), paths, PATHS_REVISION, fused))
     return f"{_machine(engine.model, threads)} | {digest}"
 
 
@@ -270,7 +278,7 @@ def _time_layer(module, shape, device):
     """A :class:`LayerChoice`: every path of ``module`` timed on a ``shape`` input, the fastest kept."""
     x = torch.rand(shape, device=device).contiguous(memory_format=torch.channels_last)
     seconds = {}
-    for path in _paths(module, shape):
+    for path in _paths(module, shape, torch.device(device).type):
         module.path = path
         seconds[path] = _seconds(lambda: module(x))
     return LayerChoice(tuple(shape), seconds, min(seconds, key=seconds.get))

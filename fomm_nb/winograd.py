@@ -31,7 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["winograd_matrices", "WinogradConv2d"]
+from . import fused_transforms
+
+__all__ = ["winograd_matrices", "WinogradConv2d", "FUSED"]
+
+#: The suffix of a Winograd path whose transforms run fused (:mod:`fomm_nb.fused_transforms`): ``"winograd-fused"``.
+FUSED = "-fused"
 
 #: Tiles transformed and multiplied at a time (whole tile rows; at least one row): the workspaces (tiles, their
 #: transforms, the products) are ``a^2`` times this many ``C`` vectors each, not a whole image's.
@@ -134,7 +139,7 @@ class WinogradConv2d(nn.Module):
             (False, True)
         """
         if self.path is not None:
-            return self.path in self.tilings
+            return self.path.removesuffix(FUSED) in self.tilings
         _, _, rows, columns = self._grid(height, width)
         return rows * columns >= self.min_tiles
 
@@ -172,22 +177,32 @@ class WinogradConv2d(nn.Module):
             return self._im2col(x)
         if path == "direct-nchw":
             return self.conv(x.contiguous()).contiguous(memory_format=torch.channels_last)
-        tiling = self.tilings[path]
+        fused = path.endswith(FUSED)
+        tiling = self.tilings[path.removesuffix(FUSED)]
         out_height, out_width, rows, columns = self._grid(height, width, tiling.tile)
         weight = tiling.transformed_kernel(self.conv.weight.detach())
+        bias = self.conv.bias.detach()
         tile, extra = tiling.tile, tiling.alpha - tiling.tile  # a tile row reads `extra` input rows past its own
         out = torch.empty((batch, rows * tile, columns * tile, self.conv.out_channels), dtype=x.dtype, device=x.device)
         step = max(1, min(rows, self.chunk_tiles // columns))  # tile rows per chunk
-        # One zeroed buffer of a chunk's padded input rows, reused: only the image's pixels are written into it, so
-        # its padding columns stay zero, and rows above or below the image are zeroed where a chunk reaches them.
-        buffer = x.new_zeros((step * tile + extra, columns * tile + extra, x.shape[1]))
+        if fused:  # the tiles are read where they lie: the image's pixels must be contiguous
+            x = x.contiguous(memory_format=torch.channels_last)
+            workspaces = tiling.fused_workspaces(step * columns, x.shape[1], self.conv.out_channels)
+        else:
+            # One zeroed buffer of a chunk's padded input rows, reused: only the image's pixels are written into it, so
+            # its padding columns stay zero, and rows above or below the image are zeroed where a chunk reaches them.
+            buffer = x.new_zeros((step * tile + extra, columns * tile + extra, x.shape[1]))
         for item in range(batch):  # one image at a time, a few tile rows at a time: the workspaces stay small
             image = x[item].permute(1, 2, 0)  # (H, W, C), a view
             for start in range(0, rows, step):
                 stop = min(rows, start + step)
-                part = self._padded_rows(image, buffer, start * tile - self.padding, (stop - start) * tile + extra)
-                tiling.convolve(part, weight, self.conv.bias.detach(), stop - start, columns,
-                                out[item, start * tile : stop * tile])
+                rows_out = out[item, start * tile : stop * tile]
+                if fused:
+                    tiling.convolve_fused(image, start * tile - self.padding, -self.padding, stop - start, columns,
+                                          weight, bias, rows_out, workspaces)
+                else:
+                    part = self._padded_rows(image, buffer, start * tile - self.padding, (stop - start) * tile + extra)
+                    tiling.convolve(part, weight, bias, stop - start, columns, rows_out)
         return out[:, :out_height, :out_width].permute(0, 3, 1, 2)
 
     def _padded_rows(self, image, buffer, top, count):
@@ -217,6 +232,8 @@ class _Tiling(nn.Module):
         self.register_buffer("kernel_transform", torch.kron(g, g).to(**as_weight))
         self.register_buffer("input_transform", torch.kron(b_t, b_t).to(**as_weight))
         self.register_buffer("output_transform", torch.kron(a_t, a_t).to(**as_weight))
+        self.register_buffer("input_matrix", b_t.float(), persistent=False)  # B^T and A^T, for the fused transforms
+        self.register_buffer("output_matrix", a_t.float(), persistent=False)
 
     def transformed_kernel(self, weight):
         """``G g G^T`` for every channel pair of ``weight`` ``(C_out, C_in, r, r)``, as one product: ``(a^2, C_in, C_out)``."""
@@ -244,3 +261,23 @@ class _Tiling(nn.Module):
         y = self.output_transform @ products.view(alpha * alpha, -1)  # (m^2, N C_out)
         out.view(rows, tile, columns, tile, -1).copy_(y.view(tile, tile, rows, columns, -1).permute(2, 0, 3, 1, 4))
         out += bias  # the chunk's output is still in cache
+
+    def fused_workspaces(self, count, channels, out_channels):
+        """Flat buffers for ``count`` tiles' transforms ``(a^2, count, C_in)`` and products ``(a^2, count, C_out)``."""
+        size = self.alpha * self.alpha * count
+        return torch.empty(size * channels), torch.empty(size * out_channels)
+
+    def convolve_fused(self, image, top, left, rows, columns, weight, bias, out, workspaces):
+        """:meth:`convolve` with each transform in one pass (:mod:`fomm_nb.fused_transforms`), from ``image`` itself.
+
+        ``image`` ``(H, W, C)`` contiguous; the chunk's first tile starts at
+        row ``top`` and column ``left`` (negative: padding); ``out`` ``(rows m,
+        columns m, C_out)`` with contiguous pixels; ``workspaces`` from
+        :meth:`fused_workspaces`, large enough for ``rows x columns`` tiles.
+        """
+        count, squares = rows * columns, self.alpha * self.alpha
+        tiles = workspaces[0][: squares * count * image.shape[2]].view(squares, count, -1)
+        fused_transforms.input_transform(image, tiles, top, left, columns, self.tile, self.input_matrix)
+        products = workspaces[1][: squares * count * weight.shape[2]].view(squares, count, -1)
+        torch.bmm(tiles, weight, out=products)
+        fused_transforms.output_transform(products, out, columns, self.output_matrix, bias)

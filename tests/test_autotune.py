@@ -45,8 +45,9 @@ def frames_with(engine, source, driving, force=None):
     return np.stack(list(engine.stream(driving)))
 
 
-@pytest.mark.parametrize("which", [0, 1, 2, 3, 4], ids=["winograd, sub-pixel", "direct, upsampled", "im2col, upsampled",
-                                                       "direct-nchw, upsampled", "winograd-f6, upsampled"])
+@pytest.mark.parametrize("which", [0, 1, 2, 3, 4, 5, 6], ids=["winograd, sub-pixel", "direct, upsampled", "im2col, upsampled",
+                                                       "direct-nchw, upsampled", "winograd-f6, upsampled",
+                                                       "winograd-fused, upsampled", "winograd-f6-fused, upsampled"])
 def test_each_forced_path_paints_the_plain_engines_frames(wide, which):
     source, driving = smooth_frames(64, 5)
     engine = AnimationEngine(wide, batch_size=4)
