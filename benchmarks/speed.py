@@ -52,6 +52,7 @@ from common import (
 from fomm_nb.animate import PRECISIONS, AnimationEngine
 from fomm_nb.autotune import autotune, tunable_layers, tune_engine
 from fomm_nb.optimize import UpsampledConvReLU
+from fomm_nb.winograd import FUSED
 
 #: The environment of each ``--isa`` choice (``native``: none of these set).
 ISA_ENVIRONMENTS = {
@@ -104,8 +105,8 @@ def layer_gflop(module, shape, path):
 
     ``direct``: the direct convolution's (what the published model computes,
     the upsampled input's for an up block); ``own``: what ``path`` multiplies
-    (Winograd: its batched GEMM, both transforms and the kernel's, made at
-    every call; the sub-pixel form: four 2x2 phase kernels on the small input).
+    (Winograd: its batched GEMM, both transforms, as one GEMM each or fused
+    and separable, and the kernel's, made at every call; the sub-pixel form: four 2x2 phase kernels on the small input).
     """
     batch, channels, height, width = shape
     conv = module.conv
@@ -114,11 +115,15 @@ def layer_gflop(module, shape, path):
         height, width = 2 * height, 2 * width
     out_height, out_width = height + 2 * pad - r + 1, width + 2 * pad - r + 1
     direct = 2 * batch * channels * out_channels * r * r * out_height * out_width
-    if path in getattr(module, "tilings", {}):
-        tile, alpha = module.tilings[path].tile, module.tilings[path].alpha
+    if path.removesuffix(FUSED) in getattr(module, "tilings", {}):
+        tiling = module.tilings[path.removesuffix(FUSED)]
+        tile, alpha = tiling.tile, tiling.alpha
         tiles = batch * -(-out_height // tile) * -(-out_width // tile)
-        own = 2 * alpha**2 * (tiles * (channels * out_channels + alpha**2 * channels + tile**2 * out_channels)
-                              + r * r * channels * out_channels)
+        if path.endswith(FUSED):  # separable: down the columns, then along the rows (zero entries multiplied too)
+            transforms = 2 * alpha**3 * channels + (tile * alpha**2 + tile**2 * alpha) * out_channels
+        else:  # one GEMM each with the Kronecker products of the matrices
+            transforms = alpha**4 * channels + tile**2 * alpha**2 * out_channels
+        own = 2 * (tiles * (alpha**2 * channels * out_channels + transforms) + alpha**2 * r * r * channels * out_channels)
     elif path == "sub-pixel":
         own = 2 * batch * channels * 4 * out_channels * 4 * (height // 2) * (width // 2)
     else:

@@ -2,7 +2,8 @@
 
 For each layer shape (``C`` channels in and out, ``S x S`` image, 3x3, stride
 1, padding 1, channels_last, batch 1) this times ``WinogradConv2d`` on its
-Winograd paths and ``nn.Conv2d`` (oneDNN) on the same input, best of
+Winograd paths, each also with its transforms fused (``"-fused"``, when a C
+compiler built them), and ``nn.Conv2d`` (oneDNN) on the same input, best of
 ``--rounds`` rounds of ``--calls`` calls, one thread by default. With
 ``--baseline REV`` it also times ``fomm_nb/winograd.py`` of git revision
 ``REV`` (same weights, same input, rounds interleaved in one process), so a
@@ -21,7 +22,8 @@ import torch
 from torch import nn
 
 from common import baseline_tree, machine
-from fomm_nb.winograd import WinogradConv2d
+from fomm_nb import fused_transforms
+from fomm_nb.winograd import FUSED, WinogradConv2d
 
 #: (channels, image side): sizes like vox-256's Winograd layers, from the widest images to the deepest.
 SHAPES = ((64, 256), (128, 128), (256, 64), (512, 32))
@@ -65,8 +67,11 @@ def main(argv=None) -> None:
                     winograd[args.baseline] = baseline.WinogradConv2d(conv)
                 for layer in winograd.values():
                     layer.path = path
+                if fused_transforms.available():
+                    winograd["fused"] = WinogradConv2d(conv)
+                    winograd["fused"].path = path + FUSED
                 layers = {**winograd, "direct (oneDNN)": conv}
-                error = (layers["this tree"](x) - conv(x)).abs().max().item()
+                error = max((layer(x) - conv(x)).abs().max().item() for layer in winograd.values())
                 times = {name: float("inf") for name in layers}
                 for _ in range(args.rounds):
                     for name, layer in layers.items():
@@ -74,8 +79,11 @@ def main(argv=None) -> None:
                         times[name] = min(times[name], best_ms(layer, x, args.calls))
                 line = ", ".join(f"{name} {ms:.2f}" for name, ms in times.items())
                 ratio = f"; {args.baseline} / this tree {times[args.baseline] / times['this tree']:.3f}x" if baseline else ""
+                if "fused" in times:
+                    ratio += (f"; this tree / fused {times['this tree'] / times['fused']:.3f}x, oneDNN / fused "
+                              f"{times['direct (oneDNN)'] / times['fused']:.3f}x")
                 print(f"{path:12s} {channels:3d} ch at {side:3d}x{side:<3d}: {line}{ratio}; "
-                      f"largest difference from the direct one {error:.1e}")
+                      f"largest difference from the direct one (any path) {error:.1e}")
     print(machine())
 
 

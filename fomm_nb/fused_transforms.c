@@ -98,15 +98,17 @@ INLINE void output_tile(const float *products, int64_t plane, int64_t channels, 
         output_one(products, plane, at, bias, corner, row_stride, channels, tile, alpha, c);
 }
 
-/* Tiles first..last-1 of a chunk of `count` tiles, `columns` to a tile row: tile n's input is the alpha x alpha
- * pixels of `image` (height, width, channels; contiguous) from row top + (n / columns) * tile and column
- * left + (n % columns) * tile, zero outside the image. Writes out[(i alpha + j) count + n][c] = (B^T d B)[i][j] for
- * every channel c; `bt` is B^T, alpha x alpha, row-major. */
+/* The `count` tiles of a chunk, `columns` to a tile row: tile n's input is the alpha x alpha pixels of `image`
+ * (height, width, channels; contiguous) from row top + (n / columns) * tile and column left + (n % columns) * tile,
+ * zero outside the image. Writes out[(i alpha + j) count + n][c] = (B^T d B)[i][j] for every channel c; `bt` is
+ * B^T, alpha x alpha, row-major. The tiles are shared among `threads` OpenMP threads: built with OpenMP, this
+ * library uses the runtime torch loaded (the same libgomp), so its threads are torch's. */
 void fomm_input_transform(const float *image, int64_t height, int64_t width, int64_t channels, int64_t top,
                           int64_t left, int64_t columns, int64_t tile, int64_t alpha, const float *bt, float *out,
-                          int64_t count, int64_t first, int64_t last) {
+                          int64_t count, int64_t threads) {
     const int64_t plane = count * channels;
-    for (int64_t n = first; n < last; n++) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < count; n++) {
         const int64_t y0 = top + (n / columns) * tile, x0 = left + (n % columns) * tile;
         float *tile_out = out + n * channels;
         if (alpha == 6 && tile == 4)
@@ -118,15 +120,16 @@ void fomm_input_transform(const float *image, int64_t height, int64_t width, int
     }
 }
 
-/* Tiles first..last-1 of a chunk of `count` tiles: products holds (alpha^2, count, channels), M = products[:, n];
- * writes the tile x tile outputs (A^T M A)[u][v] + bias into out at row (n / columns) * tile + u, column
- * (n % columns) * tile + v; out's rows are `row_stride` floats apart, its pixels `channels` floats. `at` is A^T,
- * tile x alpha, row-major. */
+/* The `count` tiles of a chunk: products holds (alpha^2, count, channels), M = products[:, n]; writes the
+ * tile x tile outputs (A^T M A)[u][v] + bias into out at row (n / columns) * tile + u, column (n % columns) * tile
+ * + v; out's rows are `row_stride` floats apart, its pixels `channels` floats. `at` is A^T, tile x alpha,
+ * row-major; `threads` as above. */
 void fomm_output_transform(const float *products, int64_t count, int64_t channels, const float *at,
                            const float *bias, float *out, int64_t row_stride, int64_t columns, int64_t tile,
-                           int64_t alpha, int64_t first, int64_t last) {
+                           int64_t alpha, int64_t threads) {
     const int64_t plane = count * channels;
-    for (int64_t n = first; n < last; n++) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < count; n++) {
         float *corner = out + (n / columns) * tile * row_stride + (n % columns) * tile * channels;
         const float *tile_products = products + n * channels;
         if (alpha == 6 && tile == 4)
@@ -136,4 +139,13 @@ void fomm_output_transform(const float *products, int64_t count, int64_t channel
         else
             output_tile(tile_products, plane, channels, at, bias, corner, row_stride, tile, alpha);
     }
+}
+
+/* 1 when built with OpenMP (the tiles are shared among threads), else 0. */
+int fomm_threaded(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
 }

@@ -18,26 +18,24 @@ first use, for the instruction set torch uses (``-march=native``, or AVX2 when
 a second, once per machine. Without a compiler :func:`available` is False,
 with one warning, and :mod:`fomm_nb.autotune` does not offer the fused paths.
 
-Layouts (float32, contiguous; the image may be a view with contiguous rows):
+Layouts (float32, contiguous):
 
 * image ``(H, W, C)``: one picture, channels innermost (a channels_last image);
 * transformed tiles ``(a^2, N, C)``: what the batched product reads;
-* products ``(a^2, N, C_out)`` in, output rows ``(rows m, columns m, C_out)`` out.
+* products ``(a^2, N, C_out)`` in, output rows ``(rows m, columns m, C_out)``
+  out (a slice of rows of the layer's output: only its pixels need be contiguous).
 
-Example:
+Example (a compiler is needed: ``available()``):
     >>> import torch
     >>> from fomm_nb.winograd import winograd_matrices
     >>> a_t, _, b_t = (matrix.float() for matrix in winograd_matrices(4, 3))
     >>> image = torch.rand(8, 8, 5)   # two rows of two 4x4 tiles, 5 channels
     >>> tiles = torch.empty(36, 4, 5)
-    >>> if available():
-    ...     input_transform(image, tiles, top=-1, left=-1, columns=2, tile=4, input_matrix=b_t)
-    ...     padded = torch.nn.functional.pad(image.permute(2, 0, 1), (1, 1, 1, 1))  # (C, 10, 10)
-    ...     first = padded[:, :6, :6]                                               # tile 0: (C, 6, 6)
-    ...     expected = (b_t @ first @ b_t.T).permute(1, 2, 0).reshape(36, 5)
-    ...     print(bool(torch.allclose(tiles[:, 0], expected, atol=1e-5)))
-    ... else:
-    ...     print(True)
+    >>> input_transform(image, tiles, top=-1, left=-1, columns=2, tile=4, input_matrix=b_t)
+    >>> padded = torch.nn.functional.pad(image.permute(2, 0, 1), (1, 1, 1, 1))  # (C, 10, 10)
+    >>> first = padded[:, :6, :6]                                               # tile 0: (C, 6, 6)
+    >>> expected = (b_t @ first @ b_t.T).permute(1, 2, 0).reshape(36, 5)
+    >>> bool(torch.allclose(tiles[:, 0], expected, atol=1e-5))
     True
 """
 
@@ -48,13 +46,12 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
 import torch
 
-__all__ = ["available", "input_transform", "output_transform", "SOURCE"]
+__all__ = ["available", "threaded", "input_transform", "output_transform", "SOURCE"]
 
 #: The C source compiled on first use.
 SOURCE = Path(__file__).with_name("fused_transforms.c")
@@ -63,9 +60,11 @@ MAX_ALPHA = 8
 
 _int, _pointer = ctypes.c_int64, ctypes.c_void_p
 _SIGNATURES = {
-    "fomm_input_transform": [_pointer, _int, _int, _int, _int, _int, _int, _int, _int, _pointer, _pointer, _int,
-                             _int, _int],
-    "fomm_output_transform": [_pointer, _int, _int, _pointer, _pointer, _pointer, _int, _int, _int, _int, _int, _int],
+    "fomm_input_transform": ([_pointer, _int, _int, _int, _int, _int, _int, _int, _int, _pointer, _pointer, _int,
+                              _int], None),
+    "fomm_output_transform": ([_pointer, _int, _int, _pointer, _pointer, _pointer, _int, _int, _int, _int, _int],
+                              None),
+    "fomm_threaded": ([], ctypes.c_int),
 }
 
 
@@ -75,13 +74,10 @@ def _compiler() -> str | None:
 
 
 def _isa_flags() -> list[list[str]]:
-    """The instruction-set flags to try, best first: those of the ISA torch is told to use, then none."""
+    """The flags to try, best first: the ISA torch is told to use, then none; each with OpenMP, then without."""
     capability = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
-    if capability == "default":
-        return [[]]
-    if capability == "avx2":
-        return [["-mavx2", "-mfma"], []]
-    return [["-march=native"], []]
+    isa = {"default": [[]], "avx2": [["-mavx2", "-mfma"], []]}.get(capability, [["-march=native"], []])
+    return [flags + threads for flags in isa for threads in (["-fopenmp"], [])]
 
 
 def _build_folder() -> Path:
@@ -94,6 +90,29 @@ def _build_folder() -> Path:
         return Path(tempfile.gettempdir()) / f"fomm-nb-native-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
+def _torch_openmp() -> str | None:
+    """The OpenMP runtime torch loaded (a wheel's may be renamed, e.g. ``libgomp-a34b3233.so.1``), if one shows."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return next((line.split()[-1] for line in maps if "libgomp" in line.rsplit("/", 1)[-1]), None)
+    except OSError:  # not Linux
+        return None
+
+
+def _commands(compiler: str, flags: list[str], target: str) -> list[list[str]]:
+    """The commands that build ``target`` with ``flags``.
+
+    With OpenMP the library is linked to torch's own runtime where it shows,
+    so that its threads are torch's threads: a second runtime's threads would
+    spin beside torch's on the same cores.
+    """
+    runtime = _torch_openmp() if "-fopenmp" in flags else None
+    if runtime is None:
+        return [[compiler, "-O3", *flags, "-shared", "-fPIC", "-o", target, str(SOURCE)]]
+    return [[compiler, "-O3", *flags, "-fPIC", "-c", "-o", target + ".o", str(SOURCE)],
+            [compiler, "-shared", "-o", target, target + ".o", runtime]]
+
+
 def _compile(compiler: str) -> Path:
     """Build (or find built) the shared library for this source, compiler and ISA; raises OSError on failure."""
     from .autotune import _cpu_model  # noqa: PLC0415 - the CPU names the build: -march=native is this CPU's
@@ -102,19 +121,22 @@ def _compile(compiler: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     error = ""
     for flags in _isa_flags():
-        key = repr((SOURCE.read_bytes(), compiler, flags, _cpu_model())).encode()
+        key = repr((SOURCE.read_bytes(), compiler, flags, _cpu_model(), _torch_openmp())).encode()
         target = folder / f"fused_transforms-{hashlib.sha256(key).hexdigest()[:16]}.so"
         if target.exists():
             return target
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".so", delete=False) as partial:
             pass
-        command = [compiler, "-O3", *flags, "-shared", "-fPIC", "-o", partial.name, str(SOURCE)]
-        result = subprocess.run(command, capture_output=True, text=True)
+        for command in _commands(compiler, flags, partial.name):
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                error = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+                break
+        Path(partial.name + ".o").unlink(missing_ok=True)
         if result.returncode == 0:
             os.replace(partial.name, target)  # whole or not at all: another process may be loading it
             return target
         os.unlink(partial.name)
-        error = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
     raise OSError(f"{compiler}: {error}")
 
 
@@ -131,9 +153,9 @@ def _library() -> ctypes.CDLL | None:
         warnings.warn(f"fused Winograd transforms: could not build {SOURCE.name} ({error}); the '-fused' paths "
                       "are not offered", stacklevel=3)
         return None
-    for name, arguments in _SIGNATURES.items():
+    for name, (arguments, result) in _SIGNATURES.items():
         getattr(library, name).argtypes = arguments
-        getattr(library, name).restype = None
+        getattr(library, name).restype = result
     return library
 
 
@@ -150,24 +172,9 @@ def _loaded() -> ctypes.CDLL:
     return library
 
 
-@cache
-def _pool(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(threads, thread_name_prefix="fomm-nb-transforms")
-
-
-def _over_tiles(function, count: int, *arguments):
-    """``function(*arguments, first, last)`` over tiles ``0..count``, split among torch's threads.
-
-    ctypes lets go of the GIL during the call, so the parts run at once.
-    """
-    threads = min(torch.get_num_threads(), count)
-    if threads <= 1:
-        function(*arguments, 0, count)
-        return
-    bounds = [count * part // threads for part in range(threads + 1)]
-    parts = [_pool(threads).submit(function, *arguments, first, last) for first, last in zip(bounds, bounds[1:])]
-    for part in parts:
-        part.result()
+def threaded() -> bool:
+    """Whether the build shares each transform's tiles among torch's threads (it was built with OpenMP)."""
+    return bool(_loaded().fomm_threaded())
 
 
 def _check(tensor, name, dims, whole=True):
@@ -196,8 +203,9 @@ def input_transform(image: torch.Tensor, out: torch.Tensor, top: int, left: int,
         raise ValueError(f"fused transforms: out {tuple(out.shape)} does not hold {alpha}x{alpha} tiles of "
                          f"{channels} channels (a <= {MAX_ALPHA})")
     matrix = input_matrix.to(torch.float32).contiguous()
-    _over_tiles(_loaded().fomm_input_transform, out.shape[1], image.data_ptr(), image.shape[0], image.shape[1],
-                channels, top, left, columns, tile, alpha, matrix.data_ptr(), out.data_ptr(), out.shape[1])
+    _loaded().fomm_input_transform(image.data_ptr(), image.shape[0], image.shape[1], channels, top, left, columns,
+                                   tile, alpha, matrix.data_ptr(), out.data_ptr(), out.shape[1],
+                                   torch.get_num_threads())
 
 
 def output_transform(products: torch.Tensor, out: torch.Tensor, columns: int, output_matrix: torch.Tensor,
@@ -216,5 +224,6 @@ def output_transform(products: torch.Tensor, out: torch.Tensor, columns: int, ou
         raise ValueError(f"fused transforms: out {tuple(out.shape)} needs contiguous pixels of {channels} channels")
     matrix = output_matrix.to(torch.float32).contiguous()
     bias = bias.to(torch.float32).contiguous()
-    _over_tiles(_loaded().fomm_output_transform, products.shape[1], products.data_ptr(), products.shape[1],
-                channels, matrix.data_ptr(), bias.data_ptr(), out.data_ptr(), out.stride(0), columns, tile, alpha)
+    _loaded().fomm_output_transform(products.data_ptr(), products.shape[1], channels, matrix.data_ptr(),
+                                    bias.data_ptr(), out.data_ptr(), out.stride(0), columns, tile, alpha,
+                                    torch.get_num_threads())

@@ -90,7 +90,11 @@ class WinogradConv2d(nn.Module):
     on an NCHW copy of the input (the output stored channels_last again): on
     some machines and shapes oneDNN's NCHW kernels are the faster ones. ``path``
     forces one of ``"winograd"``, ``"winograd-f6"``, ``"direct"``, ``"im2col"`` and ``"direct-nchw"``
-    (:mod:`fomm_nb.autotune`). The kernel's transform
+    (:mod:`fomm_nb.autotune`), and ``"winograd-fused"`` / ``"winograd-f6-fused"``
+    on CPU: the same tilings with each transform fused with the memory pass
+    around it (:mod:`fomm_nb.fused_transforms`, C built on first use): tiles
+    read from the image where they lie, outputs written with their bias where
+    they go. The kernel's transform
     ``G g G^T`` (``a^2 / r^2`` times the kernel's size: 4x for ``F(4x4, 3x3)``)
     is made again by every call and freed after it: it costs about a
     thousandth of the call's multiply-adds, and keeping it would cost its
@@ -115,7 +119,7 @@ class WinogradConv2d(nn.Module):
         self.tile, self.kernel_size, self.padding = tile, kernel[0], padding[0]
         self.min_tiles = min_tiles
         self.chunk_tiles = chunk_tiles
-        self.path = None  # "winograd", "winograd-f6", "direct", "im2col" or "direct-nchw" (fomm_nb.autotune); None: choose_path
+        self.path = None  # one of autotune.PATHS[WinogradConv2d] (fomm_nb.autotune); None: choose_path
         self.conv = conv
         tiles = {"winograd": tile, "winograd-f6": 6}
         self.tilings = nn.ModuleDict({path: _Tiling(side, kernel[0], conv.weight) for path, side in tiles.items()

@@ -2,7 +2,7 @@
 
 Voila serves the notebooks folder on 127.0.0.1 (a free port), as for a
 classroom, running each notebook in a kernel of this Python; Playwright
-drives Debian's Chromium (``scripts/install-browser.sh``, or
+drives Debian's Chromium (``scripts/install-system.sh``, or
 ``$FOMM_NB_CHROMIUM``). In the keypoint explorer it presses on a keypoint of
 the main image, drags it, and checks that the displayed prediction changed;
 in the try-it app it picks a photo and a video, presses Generate and waits
@@ -67,7 +67,7 @@ def _missing(reason):
 
 def _requirements():
     if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} is missing (install it with: bash scripts/install-browser.sh)")
+        _missing(f"{CHROMIUM} is missing (install it with: bash scripts/install-system.sh)")
     for module in ("playwright", "voila"):
         try:
             __import__(module)

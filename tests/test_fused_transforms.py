@@ -1,5 +1,5 @@
 """The fused Winograd transforms (C, built on first use): each equals its PyTorch form, the fused convolution equals
-the direct one on every shape the engine meets, threads split the tiles without changing a number, the build is
+the direct one on every shape the engine meets, torch's OpenMP threads split the tiles without changing a number, the build is
 cached and follows the ISA torch is told to use, and without a compiler the paths are not offered and say why."""
 
 import warnings
@@ -24,6 +24,9 @@ def fresh_build(tmp_path, monkeypatch):
 
 def test_the_library_builds_here():
     assert fused_transforms.available(), "CI has a C compiler: the fused paths are tested, not skipped"
+    assert fused_transforms.threaded(), "built with OpenMP: the tiles are shared among torch's threads"
+    loaded = {line.split()[-1] for line in open("/proc/self/maps") if "libgomp" in line}
+    assert len(loaded) == 1, f"one OpenMP runtime, torch's, not a second one beside it: {loaded}"
 
 
 def padded_tiles(image, tile, alpha, top, left, rows, columns):
@@ -94,7 +97,7 @@ def test_the_fused_convolution_equals_the_direct_one(path, in_channels, out_chan
     assert rms["fused"] <= 1.1 * rms["unfused"], f"no less exact than the PyTorch path: {rms}"
 
 
-def test_threads_split_the_tiles_and_change_no_number():
+def test_openmp_threads_split_the_tiles_and_change_no_number():
     torch.manual_seed(2)
     conv = nn.Conv2d(32, 32, 3, padding=1)
     layer = WinogradConv2d(conv, min_tiles=1)
@@ -126,11 +129,12 @@ def test_the_build_is_cached_under_the_checkpoint_folder(fresh_build, monkeypatc
 
 def test_the_build_follows_the_isa_torch_is_told_to_use(monkeypatch):
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
-    assert fused_transforms._isa_flags()[0] == ["-mavx2", "-mfma"]
+    assert fused_transforms._isa_flags()[0] == ["-mavx2", "-mfma", "-fopenmp"]
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
-    assert fused_transforms._isa_flags() == [[]]
+    assert fused_transforms._isa_flags() == [["-fopenmp"], []]
     monkeypatch.delenv("ATEN_CPU_CAPABILITY")
-    assert fused_transforms._isa_flags()[0] == ["-march=native"]
+    assert fused_transforms._isa_flags()[0] == ["-march=native", "-fopenmp"]
+    assert fused_transforms._isa_flags()[-1] == [], "a compiler without OpenMP or these flags still builds it"
 
 
 def test_without_a_compiler_the_fused_paths_are_not_offered_and_say_why(fresh_build, monkeypatch):

@@ -210,7 +210,7 @@ def test_video_html_sizes_and_tensor_videos():
 def test_captions_sit_above_their_panels_in_chromium():
     """Laid out by a real browser: each caption is centred over its panel, above it, at any shown width."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (install it with: bash scripts/install-browser.sh)")
+        pytest.skip(f"{CHROMIUM} is missing (install it with: bash scripts/install-system.sh)")
     from playwright.sync_api import sync_playwright
 
     videos = [np.zeros((2, 32, 32, 3)), np.zeros((2, 64, 64, 3)), np.zeros((2, 32, 16, 3))]  # panels 64, 64, 32 wide
