@@ -254,7 +254,7 @@ def _digest(model, extra):
 def _key(engine, threads, shapes):
     """What the layers' timings depend on: torch, the CPU, its ISA, the threads, the architecture and the shapes."""
     paths = {kind.__name__: names for kind, names in PATHS.items()}  # a release with other paths times them again
-    fused = engine.model.device.type == "cpu" and fused_transforms.available()  # a compiler installed since: again
+    fused = engine.model.device.type == "cpu" and fused_transforms.build()  # another build (or none): again
     digest = _digest(engine.network, (sorted(shapes.items()), paths, PATHS_REVISION, fused))
     return f"{_machine(engine.model, threads)} | {digest}"
 

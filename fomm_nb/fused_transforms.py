@@ -51,7 +51,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available", "threaded", "input_transform", "output_transform", "SOURCE"]
+__all__ = ["available", "build", "threaded", "input_transform", "output_transform", "SOURCE"]
 
 #: The C source compiled on first use.
 SOURCE = Path(__file__).with_name("fused_transforms.c")
@@ -157,6 +157,12 @@ def _library() -> ctypes.CDLL | None:
         getattr(library, name).argtypes = arguments
         getattr(library, name).restype = result
     return library
+
+
+def build() -> str | None:
+    """The name of the library in use (its digest follows the source, compiler, flags and CPU), or None."""
+    library = _library()
+    return None if library is None else Path(library._name).name
 
 
 def available() -> bool:

@@ -91,6 +91,10 @@ def test_the_cache_is_used_until_its_key_changes(wide, home, monkeypatch):
     monkeypatch.setattr(autotune, "PATHS_REVISION", autotune.PATHS_REVISION + 1)
     autotune.autotune(engine)
     assert timed, "layers tuned with an older revision of the paths' code are timed again"
+    timed.clear()
+    monkeypatch.setattr(autotune.fused_transforms, "build", lambda: "fused_transforms-another.so")
+    autotune.autotune(engine)
+    assert timed, "layers tuned with another build of the fused transforms (its C changed) are timed again"
 
 
 def test_a_damaged_cache_is_ignored_with_a_warning(wide, home):

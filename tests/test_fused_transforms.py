@@ -159,3 +159,20 @@ def test_a_compiler_that_fails_is_a_warning_naming_the_file(fresh_build, monkeyp
     assert len(caught) == 1 and "could not build fused_transforms.c" in str(caught[0].message)
     assert "out of memory" in str(caught[0].message)
     assert not list((fresh_build / "native").glob("*.so")), "no partial library is left behind"
+
+
+def test_the_built_in_rule_runs_winograd_fused_where_it_can(monkeypatch):
+    layer = WinogradConv2d(nn.Conv2d(8, 8, 3, padding=1))  # path None: the built-in rule
+    ran = []
+    tiling = layer.tilings["winograd"]
+    for convolve in ("convolve", "convolve_fused"):
+        real = getattr(tiling, convolve)
+        monkeypatch.setattr(tiling, convolve, lambda *args, real=real, name=convolve: ran.append(name) or real(*args))
+    x = torch.randn(1, 8, 32, 32)
+    with torch.no_grad():
+        layer(x)
+        assert set(ran) == {"convolve_fused"}, "fused on a float32 CPU input, the library built"
+        ran.clear()
+        monkeypatch.setattr(fused_transforms, "available", lambda: False)
+        layer(x)
+        assert set(ran) == {"convolve"}, "the PyTorch transforms where the library could not be built"
