@@ -397,7 +397,8 @@ def tune_engine(
     refused = () if batch_size else tuple(b for b in BATCH_SIZES if b not in batches)
     given = tuple(f"{name} {value} given" for name, value in (("workers", workers), ("batch", batch_size)) if value)
     candidates = (model.image_size, worker_counts, [batch_size] if batch_size else list(BATCH_SIZES))
-    key = f"engine | {_machine(model, threads)} | {_digest(model, candidates)}"  # not what fits now: memory varies
+    paths = (PATHS_REVISION, model.device.type == "cpu" and fused_transforms.build())  # the layers' code times too
+    key = f"engine | {_machine(model, threads)} | {_digest(model, (candidates, paths))}"  # not what fits: it varies
     store = TuningCache(cache)
     stored = (store.get(key) or {}).get("seconds_per_frame")
     seconds = {tuple(map(int, setting.split("x"))): float(time_) for setting, time_ in stored.items()} if stored else {}

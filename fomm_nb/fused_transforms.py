@@ -13,9 +13,9 @@ the batched product between them is left to PyTorch's BLAS.
 PyTorch has no such kernel, so this module compiles ``fused_transforms.c``
 with the machine's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``) on
 first use, for the instruction set torch uses (``-march=native``, or AVX2 when
-``ATEN_CPU_CAPABILITY=avx2``), into ``native/`` under the checkpoint cache
-(:func:`fomm_nb.download.cache_dir`), and loads it with :mod:`ctypes`; about
-a second, once per machine. Without a compiler :func:`available` is False,
+``ATEN_CPU_CAPABILITY=avx2``), into ``native/`` under ``$FOMM_NB_HOME`` or
+the user's cache (``~/.cache/fomm-nb``), and loads it with :mod:`ctypes`;
+about a second, once per machine. Without a compiler :func:`available` is False,
 with one warning, and :mod:`fomm_nb.autotune` does not offer the fused paths.
 
 Layouts (float32, contiguous):
@@ -40,8 +40,10 @@ Example (a compiler is needed: ``available()``):
 """
 
 import ctypes
+import getpass
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -81,13 +83,19 @@ def _isa_flags() -> list[list[str]]:
 
 
 def _build_folder() -> Path:
-    from .download import cache_dir  # noqa: PLC0415 - the cache folder, only when a build is needed
-    from .errors import InputError  # noqa: PLC0415
+    """``native/`` under ``$FOMM_NB_HOME`` when set, else under the user's cache (``~/.cache/fomm-nb``)."""
+    home = os.environ.get("FOMM_NB_HOME")
+    base = Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fomm-nb"
+    return base / "native"
 
+
+def _cpu() -> str:
+    """What ``-march=native`` depends on: the CPU's model name and features (Linux), else the platform's words."""
     try:
-        return cache_dir() / "native"
-    except InputError:  # an unwritable cache: build where this user can
-        return Path(tempfile.gettempdir()) / f"fomm-nb-native-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        with open("/proc/cpuinfo") as cpuinfo:
+            return "".join([line for line in cpuinfo if line.startswith(("model name", "flags"))][:2])
+    except OSError:
+        return platform.processor() or platform.machine()
 
 
 def _torch_openmp() -> str | None:
@@ -115,13 +123,15 @@ def _commands(compiler: str, flags: list[str], target: str) -> list[list[str]]:
 
 def _compile(compiler: str) -> Path:
     """Build (or find built) the shared library for this source, compiler and ISA; raises OSError on failure."""
-    from .autotune import _cpu_model  # noqa: PLC0415 - the CPU names the build: -march=native is this CPU's
-
     folder = _build_folder()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # an unwritable cache: build where this user can
+        folder = Path(tempfile.gettempdir()) / f"fomm-nb-native-{getpass.getuser()}"
+        folder.mkdir(exist_ok=True)
     error = ""
     for flags in _isa_flags():
-        key = repr((SOURCE.read_bytes(), compiler, flags, _cpu_model(), _torch_openmp())).encode()
+        key = repr((SOURCE.read_bytes(), compiler, flags, _cpu(), _torch_openmp())).encode()
         target = folder / f"fused_transforms-{hashlib.sha256(key).hexdigest()[:16]}.so"
         if target.exists():
             return target

@@ -199,6 +199,19 @@ def test_only_the_batches_the_memory_check_lets_through_are_timed_and_cached(bun
     assert autotune.tune_engine(bundled, source)[0].batch_size == 1, "a cached batch that no longer fits is not used"
 
 
+def test_the_engine_settings_are_timed_again_for_another_build_of_the_layers(bundled, home, quick, monkeypatch):
+    source = smooth_frames(64, 1)[0]
+    real_time_settings = autotune._time_settings
+    autotune.tune_engine(bundled, source)
+    monkeypatch.setattr(autotune, "_time_settings", lambda *args: pytest.fail("a cached setting was timed again"))
+    assert autotune.tune_engine(bundled, source)[1].engine_cached
+    timed = []
+    monkeypatch.setattr(autotune, "_time_settings", lambda *args: timed.append(args) or real_time_settings(*args))
+    monkeypatch.setattr(autotune.fused_transforms, "build", lambda: "fused_transforms-another.so")
+    autotune.tune_engine(bundled, source)
+    assert timed, "the workers and batch size were timed with the layers' older code: timed again"
+
+
 def test_given_settings_are_kept_and_not_timed(bundled, home, monkeypatch):
     monkeypatch.setattr(autotune, "_time_settings", lambda *args: pytest.fail("nothing to choose, nothing to time"))
     engine, tuning = autotune.tune_engine(bundled, smooth_frames(64, 1)[0], batch_size=3, workers=1)

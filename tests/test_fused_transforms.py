@@ -15,7 +15,7 @@ from fomm_nb.winograd import FUSED, WinogradConv2d, winograd_matrices
 
 @pytest.fixture
 def fresh_build(tmp_path, monkeypatch):
-    """A build of its own: an empty checkpoint cache, the loaded library forgotten before and after."""
+    """A build of its own: an empty ``$FOMM_NB_HOME``, the loaded library forgotten before and after."""
     monkeypatch.setenv("FOMM_NB_HOME", str(tmp_path))
     fused_transforms._library.cache_clear()
     yield tmp_path
@@ -118,7 +118,7 @@ def test_openmp_threads_split_the_tiles_and_change_no_number():
     assert torch.equal(results[1], results[2])
 
 
-def test_the_build_is_cached_under_the_checkpoint_folder(fresh_build, monkeypatch):
+def test_the_build_is_cached_under_fomm_nb_home(fresh_build, monkeypatch):
     assert fused_transforms.available()
     built = list((fresh_build / "native").glob("fused_transforms-*.so"))
     assert len(built) == 1
