@@ -54,6 +54,7 @@ import torch
 from torch import nn
 
 from .animate import AnimationEngine, torch_threads
+from .runtime import ResidentGrowth
 from .arguments import check_batch_memory
 from .config import DEFAULT_BATCH_SIZE
 from .errors import InputError
@@ -65,7 +66,7 @@ from . import fused_transforms
 from .winograd import FUSED, WinogradConv2d
 
 __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "LayerChoice", "EngineChoice",
-           "PATHS", "CACHE_FILE", "BATCH_SIZES", "WORKERS", "TIE", "TRIAL_CALLS"]
+           "PATHS", "CACHE_FILE", "BATCH_SIZES", "WORKERS", "TIE", "TRIAL_CALLS", "MEMORY_SHARE", "MEMORY_SLACK_MB"]
 
 #: The exact paths of each tunable layer type.
 PATHS = {WinogradConv2d: ("winograd", "direct", "im2col", "direct-nchw", "winograd-f6", "winograd-fused",
@@ -86,6 +87,13 @@ TRIAL_CALLS = 3
 #: machine); the one of least memory is kept: the fewest workers (at vox-256, batch 4, a second worker added
 #: about +180 MB to the peak under glibc's default allocator settings), then the smallest batch (less latency).
 TIE = 0.05
+#: A setting whose trial took more than this many times the memory of the fewest workers at batch 1 (about what
+#: the published loop holds per frame), and more than :data:`MEMORY_SLACK_MB` above it, is not kept, however
+#: fast: a classroom server runs one kernel per student. At vox-256 under AVX2 2 workers at batch 8 were 10%
+#: faster than 1 at batch 4 and took 1.3-1.6x the published loop's memory.
+MEMORY_SHARE = 1.25
+#: Memory above the batch-1 setting's that is never too much (the bundled model's batches take tens of MB).
+MEMORY_SLACK_MB = 64
 
 
 def tunable_layers(network: nn.Module) -> dict[str, nn.Module]:
@@ -123,16 +131,21 @@ class EngineChoice:
     seconds: dict[tuple[int, int], float]
     refused: tuple[int, ...] = ()
     untimed: str | None = None
+    peaks: dict[tuple[int, int], float] = field(default_factory=dict)
 
     @property
     def reason(self) -> str:
         """Why these settings were kept, in words."""
         if self.untimed:
             return self.untimed
+        kept, too_big = (self.workers, self.batch_size), _too_big(self.peaks)
         fastest = min(self.seconds, key=self.seconds.get)
-        if fastest == (self.workers, self.batch_size):
+        slower = self.seconds[kept] / self.seconds[fastest] - 1
+        if fastest in too_big:
+            return (f"the fastest within {MEMORY_SHARE}x the memory of batch 1 ({fastest[0]} workers, batch "
+                    f"{fastest[1]} took {self.peaks[fastest]:.0f} MB): {slower:.1%} slower per frame")
+        if fastest == kept:
             return "fastest per frame"
-        slower = self.seconds[(self.workers, self.batch_size)] / self.seconds[fastest] - 1
         return (f"the least memory within {TIE:.0%} of the fastest ({fastest[0]} workers, batch {fastest[1]}): "
                 f"{slower:.1%} slower per frame, fewer workers or a smaller batch")
 
@@ -183,6 +196,12 @@ def _engine_lines(choice, key, cached):
             f"{'-' if s is None else f'{1e3 * s:.1f}':>10s}" for s in cells))
     if not choice.seconds:
         lines = lines[:2]
+    if choice.peaks:
+        lines.append("  memory of each trial (MB above the level before it):")
+        for workers in sorted({workers for workers, _ in choice.peaks}):
+            cells = (choice.peaks.get((workers, batch)) for batch in batches)
+            lines.append(f"  {workers} worker{'s' if workers > 1 else ' '} " + "".join(
+                f"{'-' if mb is None else f'{mb:.0f}':>10s}" for mb in cells))
     if choice.refused:
         lines.append(f"  batch {', '.join(map(str, choice.refused))}: refused by the memory check (not timed)")
     return lines
@@ -330,10 +349,20 @@ def _fits(batch_size, model):
         return False
 
 
-def _pick(seconds, fits):
-    """The ``(workers, batch)`` kept: of those whose batch ``fits`` and within :data:`TIE` of the fastest, the
-    fewest workers, then the smallest batch."""
-    allowed = {setting: time_ for setting, time_ in seconds.items() if fits(setting[1])}
+def _too_big(peaks):
+    """The settings of ``peaks`` (trial memory, MB) over :data:`MEMORY_SHARE` of the least-memory setting's."""
+    if not peaks:
+        return set()
+    least = peaks[min(peaks, key=lambda setting: (setting[1], setting[0]))]  # the fewest workers at the smallest batch
+    ceiling = max(MEMORY_SHARE * least, least + MEMORY_SLACK_MB)
+    return {setting for setting, mb in peaks.items() if mb > ceiling}
+
+
+def _pick(seconds, fits, peaks=None):
+    """The ``(workers, batch)`` kept: of those whose batch ``fits``, whose memory is not :func:`_too_big`, and
+    within :data:`TIE` of the fastest, the fewest workers, then the smallest batch."""
+    too_big = _too_big(peaks)
+    allowed = {setting: time_ for setting, time_ in seconds.items() if fits(setting[1]) and setting not in too_big}
     if not allowed:
         return None
     best = min(allowed.values())
@@ -341,16 +370,20 @@ def _pick(seconds, fits):
 
 
 def _time_settings(model, source, workers, batches, num_threads):
-    """Seconds per frame of each ``(workers, batch)``, the layers on their built-in rule."""
-    seconds = {}
+    """``(seconds, peaks)``: seconds per frame and trial memory (MB above the level before; CPU and Linux only,
+    else ``{}``) of each ``(workers, batch)``, the layers on their built-in rule."""
+    seconds, peaks = {}, {}
     for count in workers:
         engine = AnimationEngine(model, batch_size=max(batches), num_threads=num_threads, workers=count)
         for module in tunable_layers(engine.network).values():
             module.path = None
         engine.set_source(source)
         for batch in batches:
-            seconds[(count, batch)] = _seconds(lambda: _trial(engine, batch), repeats=TRIAL_CALLS - 1) / batch
-    return seconds
+            with ResidentGrowth() as growth:
+                seconds[(count, batch)] = _seconds(lambda: _trial(engine, batch), repeats=TRIAL_CALLS - 1) / batch
+            if growth.mb is not None and model.device.type == "cpu":
+                peaks[(count, batch)] = growth.mb
+    return seconds, peaks
 
 
 def tune_engine(
@@ -371,7 +404,8 @@ def tune_engine(
     count in :data:`WORKERS` up to the threads, on CPU, and every batch size in
     :data:`BATCH_SIZES` that :func:`~fomm_nb.arguments.check_batch_memory` lets
     through; of those within :data:`TIE` of the fastest, the fewest workers,
-    then the smallest batch),
+    then the smallest batch; on CPU, not a setting whose trial took more than
+    :data:`MEMORY_SHARE` times the memory of batch 1, see :data:`MEMORY_SLACK_MB`),
     then the layers are tuned at the settings kept (:func:`autotune`). Cached
     like the layers; a cached batch size that no longer fits in memory is not
     used. When ``frames`` (the number of frames the engine will animate) is
@@ -397,12 +431,14 @@ def tune_engine(
     refused = () if batch_size else tuple(b for b in BATCH_SIZES if b not in batches)
     given = tuple(f"{name} {value} given" for name, value in (("workers", workers), ("batch", batch_size)) if value)
     candidates = (model.image_size, worker_counts, [batch_size] if batch_size else list(BATCH_SIZES))
-    paths = (PATHS_REVISION, model.device.type == "cpu" and fused_transforms.build())  # the layers' code times too
+    # The layers' code times too; "peak_mb": entries from before the trials' memory was kept are timed again.
+    paths = (PATHS_REVISION, model.device.type == "cpu" and fused_transforms.build(), "peak_mb")
     key = f"engine | {_machine(model, threads)} | {_digest(model, (candidates, paths))}"  # not what fits: it varies
     store = TuningCache(cache)
-    stored = (store.get(key) or {}).get("seconds_per_frame")
-    seconds = {tuple(map(int, setting.split("x"))): float(time_) for setting, time_ in stored.items()} if stored else {}
-    cached = bool(seconds) and _pick(seconds, lambda b: _fits(b, model)) is not None
+    entry = store.get(key) or {}
+    seconds, peaks = ({tuple(map(int, setting.split("x"))): float(value) for setting, value in entry.get(name, {}).items()}
+                      for name in ("seconds_per_frame", "peak_mb"))
+    cached = bool(seconds) and _pick(seconds, lambda b: _fits(b, model), peaks) is not None
     cost = TRIAL_CALLS * len(worker_counts) * sum(batches)  # frames animated to time every setting
     untimed = None
     if len(worker_counts) * len(batches) == 1:
@@ -411,7 +447,7 @@ def tune_engine(
         untimed = (f"not timed: timing would animate about {cost} frames, more than the {frames} to animate "
                    "(the defaults kept, and what was given)")
     if untimed:
-        seconds, cached = {}, False
+        seconds, peaks, cached = {}, {}, False
         default = DEFAULT_BATCH_SIZE if DEFAULT_BATCH_SIZE in batches else max(batches)
         kept_workers, kept_batch = workers, batch_size or default
     else:
@@ -420,13 +456,14 @@ def tune_engine(
                 where = f"cached in {store.path}" if store.path else "not cached"
                 what = [name for name, fixed in (("the workers", workers), ("the batch size", batch_size)) if not fixed]
                 log(f"autotuning {', '.join(what)} and the layers on this machine (once; {where})")
-            seconds = _time_settings(model, source, worker_counts, batches, num_threads)
-            store.put(key, {"seconds_per_frame": {f"{w}x{b}": time_ for (w, b), time_ in seconds.items()}})
-        kept_workers, kept_batch = _pick(seconds, lambda b: _fits(b, model)) or (worker_counts[0], min(batches))
+            seconds, peaks = _time_settings(model, source, worker_counts, batches, num_threads)
+            store.put(key, {name: {f"{w}x{b}": value for (w, b), value in values.items()}
+                            for name, values in (("seconds_per_frame", seconds), ("peak_mb", peaks))})
+        kept_workers, kept_batch = _pick(seconds, lambda b: _fits(b, model), peaks) or (worker_counts[0], min(batches))
     engine = AnimationEngine(model, batch_size=kept_batch, options=options, num_threads=num_threads, workers=kept_workers)
     engine.set_source(source)
     tuning = autotune(engine, cache=cache)
-    tuning.engine = EngineChoice(engine.workers, kept_batch, seconds, refused, untimed)
+    tuning.engine = EngineChoice(engine.workers, kept_batch, seconds, refused, untimed, peaks)
     tuning.engine_key, tuning.engine_cached = key, cached
     tuning.notes[:0] = store.notes
     return engine, tuning

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["torch_threads", "release_large_blocks", "MMAP_THRESHOLD"]
+__all__ = ["torch_threads", "release_large_blocks", "ResidentGrowth", "MMAP_THRESHOLD"]
 
 #: Freed blocks of at least this many bytes go back to the system at once (glibc's ``M_MMAP_THRESHOLD``), set
 #: when the first CPU engine is made. glibc otherwise raises the threshold to the largest block freed (up to
@@ -62,3 +62,43 @@ def torch_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+class ResidentGrowth:
+    """A context: ``mb``, the peak resident memory reached in its body above the level at entry (MB).
+
+    Linux only (``/proc/self/clear_refs`` resets the peak); elsewhere ``mb``
+    stays ``None``. Memory that earlier work freed is handed back to the
+    system first (glibc's ``malloc_trim``), so that the body is not credited
+    with memory it reuses.
+
+    Example:
+        >>> with ResidentGrowth() as growth:
+        ...     block = bytearray(64 * 2**20)
+        >>> growth.mb is None or growth.mb > 50
+        True
+    """
+
+    def __enter__(self):
+        self.mb, self._start = None, None
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+        try:
+            with open("/proc/self/clear_refs", "w") as refs:
+                refs.write("5")  # the peak is set to the level now
+            self._start = _status_kb("VmRSS")
+        except (OSError, StopIteration):
+            pass
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._start is not None:
+            self.mb = (_status_kb("VmHWM") - self._start) / 1024
+

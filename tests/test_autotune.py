@@ -191,7 +191,8 @@ def test_only_the_batches_the_memory_check_lets_through_are_timed_and_cached(bun
     workers = [count for count in autotune.WORKERS if count <= torch.get_num_threads()]
     assert set(tuning.engine.seconds) == {(count, batch) for count in workers for batch in (1, 2)}
     assert tuning.engine.refused == (4, 8) and "batch 4, 8: refused by the memory check" in tuning.explain()
-    assert (engine.workers, engine.batch_size) == autotune._pick(tuning.engine.seconds, lambda batch: True)
+    assert (engine.workers, engine.batch_size) == autotune._pick(tuning.engine.seconds, lambda batch: True,
+                                                                 tuning.engine.peaks)
     monkeypatch.setattr(autotune, "_time_settings", lambda *args: pytest.fail("a cached setting was timed again"))
     again = autotune.tune_engine(bundled, source)[1]
     assert again.engine_cached and again.engine.seconds == tuning.engine.seconds
@@ -210,6 +211,30 @@ def test_the_engine_settings_are_timed_again_for_another_build_of_the_layers(bun
     monkeypatch.setattr(autotune.fused_transforms, "build", lambda: "fused_transforms-another.so")
     autotune.tune_engine(bundled, source)
     assert timed, "the workers and batch size were timed with the layers' older code: timed again"
+
+
+def test_a_setting_that_takes_too_much_memory_is_not_kept_however_fast():
+    peaks = {(1, 1): 180.0, (1, 4): 200.0, (1, 8): 250.0, (2, 8): 295.0}  # MB: vox-256 under AVX2, roughly
+    seconds = {(1, 1): 0.47, (1, 4): 0.39, (1, 8): 0.37, (2, 8): 0.34}
+    assert autotune._too_big(peaks) == {(1, 8), (2, 8)}, "over 1.25x and over 64 MB above batch 1's 180 MB"
+    assert autotune._pick(seconds, lambda batch: True, peaks) == (1, 4)
+    assert autotune._pick(seconds, lambda batch: True) == (2, 8), "without the trials' memory: the fastest"
+    small = {(1, 1): 8.0, (1, 8): 40.0, (2, 8): 45.0}  # the bundled model: a few tens of MB are never too much
+    assert autotune._too_big(small) == set()
+    choice = autotune.EngineChoice(1, 4, seconds, peaks=peaks)
+    assert choice.reason == ("the fastest within 1.25x the memory of batch 1 (2 workers, batch 8 took 295 MB): "
+                             "14.7% slower per frame")
+
+
+def test_the_trials_memory_is_measured_cached_and_explained(bundled, home, quick):
+    engine, tuning = autotune.tune_engine(bundled, smooth_frames(64, 1)[0])
+    assert set(tuning.engine.peaks) == set(tuning.engine.seconds), "every setting's trial memory, on Linux"
+    assert all(mb >= 0 for mb in tuning.engine.peaks.values())
+    cached = json.loads((home / autotune.CACHE_FILE).read_text())[tuning.engine_key]
+    assert set(cached["peak_mb"]) == set(cached["seconds_per_frame"])
+    assert "memory of each trial (MB above the level before it):" in tuning.explain()
+    again = autotune.tune_engine(bundled, smooth_frames(64, 1)[0])[1]
+    assert again.engine_cached and again.engine.peaks == tuning.engine.peaks
 
 
 def test_given_settings_are_kept_and_not_timed(bundled, home, monkeypatch):
