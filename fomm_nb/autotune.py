@@ -57,6 +57,7 @@ from .animate import AnimationEngine, torch_threads
 from .runtime import ResidentGrowth
 from .arguments import check_batch_memory
 from .config import DEFAULT_BATCH_SIZE
+from .engine_settings import EngineChoice, engine_lines, pick
 from .errors import InputError
 from .model import FirstOrderModel
 from .motion import MotionOptions
@@ -65,8 +66,8 @@ from .tuning_cache import CACHE_FILE, TuningCache
 from . import fused_transforms
 from .winograd import FUSED, WinogradConv2d
 
-__all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "LayerChoice", "EngineChoice",
-           "PATHS", "CACHE_FILE", "BATCH_SIZES", "WORKERS", "TIE", "TRIAL_CALLS", "MEMORY_SHARE", "MEMORY_SLACK_MB"]
+__all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "LayerChoice", "PATHS", "CACHE_FILE",
+           "BATCH_SIZES", "WORKERS", "TRIAL_CALLS"]
 
 #: The exact paths of each tunable layer type.
 PATHS = {WinogradConv2d: ("winograd", "direct", "im2col", "direct-nchw", "winograd-f6", "winograd-fused",
@@ -83,17 +84,6 @@ BATCH_SIZES = (1, 2, 4, 8)
 WORKERS = (1, 2, 4)
 #: Calls of each setting when timing (a warm-up, then up to two timed): what timing costs, in batches.
 TRIAL_CALLS = 3
-#: Settings within this fraction of the fastest time per frame count as ties (timing noise on a shared
-#: machine); the one of least memory is kept: the fewest workers (at vox-256, batch 4, a second worker added
-#: about +180 MB to the peak under glibc's default allocator settings), then the smallest batch (less latency).
-TIE = 0.05
-#: A setting whose trial took more than this many times the memory of the fewest workers at batch 1 (about what
-#: the published loop holds per frame), and more than :data:`MEMORY_SLACK_MB` above it, is not kept, however
-#: fast: a classroom server runs one kernel per student. At vox-256 under AVX2 2 workers at batch 8 were 10%
-#: faster than 1 at batch 4 and took 1.3-1.6x the published loop's memory.
-MEMORY_SHARE = 1.25
-#: Memory above the batch-1 setting's that is never too much (the bundled model's batches take tens of MB).
-MEMORY_SLACK_MB = 64
 
 
 def tunable_layers(network: nn.Module) -> dict[str, nn.Module]:
@@ -119,38 +109,6 @@ class LayerChoice:
 
 
 @dataclass
-class EngineChoice:
-    """The engine's workers and batch size: seconds per frame of each ``(workers, batch size)`` timed, those kept.
-
-    ``refused`` are the batch sizes :func:`~fomm_nb.arguments.check_batch_memory`
-    refused (not timed); ``untimed`` says why nothing was timed, when nothing was.
-    """
-
-    workers: int
-    batch_size: int
-    seconds: dict[tuple[int, int], float]
-    refused: tuple[int, ...] = ()
-    untimed: str | None = None
-    peaks: dict[tuple[int, int], float] = field(default_factory=dict)
-
-    @property
-    def reason(self) -> str:
-        """Why these settings were kept, in words."""
-        if self.untimed:
-            return self.untimed
-        kept, too_big = (self.workers, self.batch_size), _too_big(self.peaks)
-        fastest = min(self.seconds, key=self.seconds.get)
-        slower = self.seconds[kept] / self.seconds[fastest] - 1
-        if fastest in too_big:
-            return (f"the fastest within {MEMORY_SHARE}x the memory of batch 1 ({fastest[0]} workers, batch "
-                    f"{fastest[1]} took {self.peaks[fastest]:.0f} MB): {slower:.1%} slower per frame")
-        if fastest == kept:
-            return "fastest per frame"
-        return (f"the least memory within {TIE:.0%} of the fastest ({fastest[0]} workers, batch {fastest[1]}): "
-                f"{slower:.1%} slower per frame, fewer workers or a smaller batch")
-
-
-@dataclass
 class Tuning:
     """What :func:`autotune` / :func:`tune_engine` timed and kept, where it is cached, under which key."""
 
@@ -173,7 +131,7 @@ class Tuning:
         where = "not used" if self.cache is None else str(self.cache)
         lines = [f"autotune cache: {where}", f"key (torch | CPU | ISA | threads per worker | model and shapes): {self.key}"]
         if self.engine is not None:
-            lines += _engine_lines(self.engine, self.engine_key, self.engine_cached)
+            lines += engine_lines(self.engine, self.engine_key, self.engine_cached)
         source = "read from the cache (timed when first seen)" if self.cached else "timed now"
         lines.append(f"layers: each path's best time on the layer's input, {source}")
         width = max((len(name) for name in self.layers), default=0)
@@ -182,29 +140,6 @@ class Tuning:
             shape = "x".join(map(str, layer.shape))
             lines.append(f"  {name:{width}s}  {shape:>16s}  {timed:44s} -> {layer.kept}: {layer.reason}")
         return "\n".join(lines + self.notes)
-
-
-def _engine_lines(choice, key, cached):
-    how = f" ({'read from the cache' if cached else 'timed now'}; ms per frame below)" if choice.seconds else ""
-    workers = f"{choice.workers} worker{'s' if choice.workers > 1 else ''}"
-    lines = [f"engine key: {key}", f"engine: {workers}, batch {choice.batch_size}: {choice.reason}{how}"]
-    batches = sorted({batch for _, batch in choice.seconds})
-    lines.append("  " + " " * 10 + "".join(f"{f'batch {batch}':>10s}" for batch in batches))
-    for workers in sorted({workers for workers, _ in choice.seconds}):
-        cells = (choice.seconds.get((workers, batch)) for batch in batches)
-        lines.append(f"  {workers} worker{'s' if workers > 1 else ' '} " + "".join(
-            f"{'-' if s is None else f'{1e3 * s:.1f}':>10s}" for s in cells))
-    if not choice.seconds:
-        lines = lines[:2]
-    if choice.peaks:
-        lines.append("  memory of each trial (MB above the level before it):")
-        for workers in sorted({workers for workers, _ in choice.peaks}):
-            cells = (choice.peaks.get((workers, batch)) for batch in batches)
-            lines.append(f"  {workers} worker{'s' if workers > 1 else ' '} " + "".join(
-                f"{'-' if mb is None else f'{mb:.0f}':>10s}" for mb in cells))
-    if choice.refused:
-        lines.append(f"  batch {', '.join(map(str, choice.refused))}: refused by the memory check (not timed)")
-    return lines
 
 
 def _paths(module, shape, device_type="cpu"):
@@ -349,26 +284,6 @@ def _fits(batch_size, model):
         return False
 
 
-def _too_big(peaks):
-    """The settings of ``peaks`` (trial memory, MB) over :data:`MEMORY_SHARE` of the least-memory setting's."""
-    if not peaks:
-        return set()
-    least = peaks[min(peaks, key=lambda setting: (setting[1], setting[0]))]  # the fewest workers at the smallest batch
-    ceiling = max(MEMORY_SHARE * least, least + MEMORY_SLACK_MB)
-    return {setting for setting, mb in peaks.items() if mb > ceiling}
-
-
-def _pick(seconds, fits, peaks=None):
-    """The ``(workers, batch)`` kept: of those whose batch ``fits``, whose memory is not :func:`_too_big`, and
-    within :data:`TIE` of the fastest, the fewest workers, then the smallest batch."""
-    too_big = _too_big(peaks)
-    allowed = {setting: time_ for setting, time_ in seconds.items() if fits(setting[1]) and setting not in too_big}
-    if not allowed:
-        return None
-    best = min(allowed.values())
-    return min(setting for setting, time_ in allowed.items() if time_ <= best * (1 + TIE))
-
-
 def _time_settings(model, source, workers, batches, num_threads):
     """``(seconds, peaks)``: seconds per frame and trial memory (MB above the level before; CPU and Linux only,
     else ``{}``) of each ``(workers, batch)``, the layers on their built-in rule."""
@@ -403,9 +318,9 @@ def tune_engine(
     The settings left ``None`` are timed (seconds per frame of every workers
     count in :data:`WORKERS` up to the threads, on CPU, and every batch size in
     :data:`BATCH_SIZES` that :func:`~fomm_nb.arguments.check_batch_memory` lets
-    through; of those within :data:`TIE` of the fastest, the fewest workers,
-    then the smallest batch; on CPU, not a setting whose trial took more than
-    :data:`MEMORY_SHARE` times the memory of batch 1, see :data:`MEMORY_SLACK_MB`),
+    through; kept by :func:`fomm_nb.engine_settings.pick`: within its
+    ``TIE`` of the fastest, the fewest workers, then the smallest batch, and
+    on CPU none whose trial took too much more memory than batch 1's),
     then the layers are tuned at the settings kept (:func:`autotune`). Cached
     like the layers; a cached batch size that no longer fits in memory is not
     used. When ``frames`` (the number of frames the engine will animate) is
@@ -438,7 +353,7 @@ def tune_engine(
     entry = store.get(key) or {}
     seconds, peaks = ({tuple(map(int, setting.split("x"))): float(value) for setting, value in entry.get(name, {}).items()}
                       for name in ("seconds_per_frame", "peak_mb"))
-    cached = bool(seconds) and _pick(seconds, lambda b: _fits(b, model), peaks) is not None
+    cached = bool(seconds) and pick(seconds, lambda b: _fits(b, model), peaks) is not None
     cost = TRIAL_CALLS * len(worker_counts) * sum(batches)  # frames animated to time every setting
     untimed = None
     if len(worker_counts) * len(batches) == 1:
@@ -459,7 +374,7 @@ def tune_engine(
             seconds, peaks = _time_settings(model, source, worker_counts, batches, num_threads)
             store.put(key, {name: {f"{w}x{b}": value for (w, b), value in values.items()}
                             for name, values in (("seconds_per_frame", seconds), ("peak_mb", peaks))})
-        kept_workers, kept_batch = _pick(seconds, lambda b: _fits(b, model), peaks) or (worker_counts[0], min(batches))
+        kept_workers, kept_batch = pick(seconds, lambda b: _fits(b, model), peaks) or (worker_counts[0], min(batches))
     engine = AnimationEngine(model, batch_size=kept_batch, options=options, num_threads=num_threads, workers=kept_workers)
     engine.set_source(source)
     tuning = autotune(engine, cache=cache)

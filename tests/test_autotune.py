@@ -10,6 +10,7 @@ import torch
 
 import fomm_nb
 import fomm_nb.autotune as autotune
+from fomm_nb import engine_settings
 from fomm_nb import arguments
 from fomm_nb.animate import AnimationEngine, inference_network
 from fomm_nb.arguments import BYTES_PER_PIXEL
@@ -175,11 +176,11 @@ def test_the_tuned_engine_paints_the_published_numerics(bundled, tuned):
 
 def test_the_least_memory_of_the_ties_is_kept():
     seconds = {(1, 1): 10.0, (1, 2): 6.0, (2, 2): 5.1, (2, 4): 5.0, (2, 8): 4.95}  # per frame
-    assert autotune._pick(seconds, lambda batch: True) == (2, 2), "5.1 is within 5% of 4.95: the smallest batch"
-    assert autotune._pick({**seconds, (1, 4): 5.19}, lambda batch: True) == (1, 4), "then the fewest workers"
-    assert autotune._pick(seconds, lambda batch: batch < 2) == (1, 1)
-    assert autotune._pick(seconds, lambda batch: False) is None
-    choice = autotune.EngineChoice(2, 2, seconds)
+    assert engine_settings.pick(seconds, lambda batch: True) == (2, 2), "5.1 is within 5% of 4.95: the smallest batch"
+    assert engine_settings.pick({**seconds, (1, 4): 5.19}, lambda batch: True) == (1, 4), "then the fewest workers"
+    assert engine_settings.pick(seconds, lambda batch: batch < 2) == (1, 1)
+    assert engine_settings.pick(seconds, lambda batch: False) is None
+    choice = engine_settings.EngineChoice(2, 2, seconds)
     assert choice.reason.startswith("the least memory within 5% of the fastest (2 workers, batch 8): 3.0% slower")
 
 
@@ -191,7 +192,7 @@ def test_only_the_batches_the_memory_check_lets_through_are_timed_and_cached(bun
     workers = [count for count in autotune.WORKERS if count <= torch.get_num_threads()]
     assert set(tuning.engine.seconds) == {(count, batch) for count in workers for batch in (1, 2)}
     assert tuning.engine.refused == (4, 8) and "batch 4, 8: refused by the memory check" in tuning.explain()
-    assert (engine.workers, engine.batch_size) == autotune._pick(tuning.engine.seconds, lambda batch: True,
+    assert (engine.workers, engine.batch_size) == engine_settings.pick(tuning.engine.seconds, lambda batch: True,
                                                                  tuning.engine.peaks)
     monkeypatch.setattr(autotune, "_time_settings", lambda *args: pytest.fail("a cached setting was timed again"))
     again = autotune.tune_engine(bundled, source)[1]
@@ -216,12 +217,12 @@ def test_the_engine_settings_are_timed_again_for_another_build_of_the_layers(bun
 def test_a_setting_that_takes_too_much_memory_is_not_kept_however_fast():
     peaks = {(1, 1): 180.0, (1, 4): 200.0, (1, 8): 250.0, (2, 8): 295.0}  # MB: vox-256 under AVX2, roughly
     seconds = {(1, 1): 0.47, (1, 4): 0.39, (1, 8): 0.37, (2, 8): 0.34}
-    assert autotune._too_big(peaks) == {(1, 8), (2, 8)}, "over 1.25x and over 64 MB above batch 1's 180 MB"
-    assert autotune._pick(seconds, lambda batch: True, peaks) == (1, 4)
-    assert autotune._pick(seconds, lambda batch: True) == (2, 8), "without the trials' memory: the fastest"
+    assert engine_settings.too_big(peaks) == {(1, 8), (2, 8)}, "over 1.25x and over 64 MB above batch 1's 180 MB"
+    assert engine_settings.pick(seconds, lambda batch: True, peaks) == (1, 4)
+    assert engine_settings.pick(seconds, lambda batch: True) == (2, 8), "without the trials' memory: the fastest"
     small = {(1, 1): 8.0, (1, 8): 40.0, (2, 8): 45.0}  # the bundled model: a few tens of MB are never too much
-    assert autotune._too_big(small) == set()
-    choice = autotune.EngineChoice(1, 4, seconds, peaks=peaks)
+    assert engine_settings.too_big(small) == set()
+    choice = engine_settings.EngineChoice(1, 4, seconds, peaks=peaks)
     assert choice.reason == ("the fastest within 1.25x the memory of batch 1 (2 workers, batch 8 took 295 MB): "
                              "14.7% slower per frame")
 
