@@ -64,7 +64,7 @@ from .motion import MotionOptions
 from .optimize import PHASE_MIN_SIZE, UpsampledConvReLU
 from .tuning_cache import CACHE_FILE, TuningCache
 from . import fused_transforms
-from .winograd import FUSED, WinogradConv2d
+from .winograd import FUSED, WinogradConv2d, can_fuse
 
 __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "LayerChoice", "PATHS", "CACHE_FILE",
            "BATCH_SIZES", "WORKERS", "TRIAL_CALLS"]
@@ -148,7 +148,7 @@ def _paths(module, shape, device_type="cpu"):
         return paths[1:]  # the sub-pixel form needs inputs of PHASE_MIN_SIZE pixels a side
     if isinstance(module, WinogradConv2d):
         too_big = shape[0] * shape[2] * shape[3] > module.conv.out_channels  # im2col's patches would outgrow the weight
-        fused_here = device_type == "cpu" and fused_transforms.available()  # a C compiler built them
+        fused_here = can_fuse(device_type)  # a C compiler built them
         return tuple(path for path in paths if not (path == "im2col" and too_big)
                      and (path.removesuffix(FUSED) in module.tilings or not path.startswith("winograd"))
                      and (fused_here or not path.endswith(FUSED)))
@@ -205,11 +205,15 @@ def _digest(model, extra):
     return hashlib.sha256(repr((architecture, extra)).encode()).hexdigest()[:16]
 
 
+def _fused_build(model):
+    """The fused transforms' build a CPU model's layers use (another build, or none: timed again), else False."""
+    return model.device.type == "cpu" and fused_transforms.build()
+
+
 def _key(engine, threads, shapes):
     """What the layers' timings depend on: torch, the CPU, its ISA, the threads, the architecture and the shapes."""
     paths = {kind.__name__: names for kind, names in PATHS.items()}  # a release with other paths times them again
-    fused = engine.model.device.type == "cpu" and fused_transforms.build()  # another build (or none): again
-    digest = _digest(engine.network, (sorted(shapes.items()), paths, PATHS_REVISION, fused))
+    digest = _digest(engine.network, (sorted(shapes.items()), paths, PATHS_REVISION, _fused_build(engine.model)))
     return f"{_machine(engine.model, threads)} | {digest}"
 
 
@@ -347,7 +351,7 @@ def tune_engine(
     given = tuple(f"{name} {value} given" for name, value in (("workers", workers), ("batch", batch_size)) if value)
     candidates = (model.image_size, worker_counts, [batch_size] if batch_size else list(BATCH_SIZES))
     # The layers' code times too; "peak_mb": entries from before the trials' memory was kept are timed again.
-    paths = (PATHS_REVISION, model.device.type == "cpu" and fused_transforms.build(), "peak_mb")
+    paths = (PATHS_REVISION, _fused_build(model), "peak_mb")
     key = f"engine | {_machine(model, threads)} | {_digest(model, (candidates, paths))}"  # not what fits: it varies
     store = TuningCache(cache)
     entry = store.get(key) or {}

@@ -81,24 +81,24 @@ def pick(seconds, fits, peaks=None):
     return min(setting for setting, time_ in allowed.items() if time_ <= best * (1 + TIE))
 
 
+def _rows(values, batches, cell):
+    """One line per worker count of ``values`` ``{(workers, batch): value}``, a column per batch, ``-`` where none."""
+    return [f"  {workers} worker{'s' if workers > 1 else ' '} " + "".join(
+        f"{'-' if value is None else cell(value):>10s}" for value in (values.get((workers, batch)) for batch in batches))
+        for workers in sorted({workers for workers, _ in values})]
+
+
 def engine_lines(choice, key, cached):
     how = f" ({'read from the cache' if cached else 'timed now'}; ms per frame below)" if choice.seconds else ""
     workers = f"{choice.workers} worker{'s' if choice.workers > 1 else ''}"
     lines = [f"engine key: {key}", f"engine: {workers}, batch {choice.batch_size}: {choice.reason}{how}"]
     batches = sorted({batch for _, batch in choice.seconds})
-    lines.append("  " + " " * 10 + "".join(f"{f'batch {batch}':>10s}" for batch in batches))
-    for workers in sorted({workers for workers, _ in choice.seconds}):
-        cells = (choice.seconds.get((workers, batch)) for batch in batches)
-        lines.append(f"  {workers} worker{'s' if workers > 1 else ' '} " + "".join(
-            f"{'-' if s is None else f'{1e3 * s:.1f}':>10s}" for s in cells))
-    if not choice.seconds:
-        lines = lines[:2]
+    if choice.seconds:
+        lines.append("  " + " " * 10 + "".join(f"{f'batch {batch}':>10s}" for batch in batches))
+        lines += _rows(choice.seconds, batches, lambda seconds: f"{1e3 * seconds:.1f}")
     if choice.peaks:
         lines.append("  memory of each trial (MB above the level before it):")
-        for workers in sorted({workers for workers, _ in choice.peaks}):
-            cells = (choice.peaks.get((workers, batch)) for batch in batches)
-            lines.append(f"  {workers} worker{'s' if workers > 1 else ' '} " + "".join(
-                f"{'-' if mb is None else f'{mb:.0f}':>10s}" for mb in cells))
+        lines += _rows(choice.peaks, batches, lambda mb: f"{mb:.0f}")
     if choice.refused:
         lines.append(f"  batch {', '.join(map(str, choice.refused))}: refused by the memory check (not timed)")
     return lines

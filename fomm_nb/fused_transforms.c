@@ -3,8 +3,8 @@
  * fomm_nb/fused_transforms.py compiles this file with the machine's C compiler and calls it through ctypes; see its
  * docstring for the layouts. In PyTorch alone each transform is a GEMM with separate passes over memory around it
  * (padding and gathering the tiles before the input transform, scattering the tiles and adding the bias after the
- * output transform); here each tile is read where it lies and written where it goes, a block of channels at a time,
- * so that a tile's intermediate sums stay in L1.
+ * output transform); here each tile is read where it lies and written where it goes, 16 channels at a time, its
+ * intermediate sums kept in registers.
  *
  * The transforms are separable: B^T d B is B^T applied down the columns of d, then along its rows. The innermost
  * loops run over contiguous channels, which the compiler vectorizes.
@@ -23,8 +23,15 @@ typedef float one;
 /* The bodies take the tile sides as arguments and are inlined into calls with constant sides (F(4x4, 3x3) and
  * F(6x6, 3x3)), where the compiler unrolls the sums over the matrices' entries and keeps the operands in
  * registers; any other side runs the same code with loops. Zero entries are multiplied like the others: with the
- * operands in registers that is cheaper than branching. TYPE is `lanes` or `one`, STEP its channels. */
-#define TILE_BODIES(TYPE, STEP)                                                                                     \
+ * operands in registers that is cheaper than branching. TYPE is `lanes` or `one`. Every transform step is
+ * dot_TYPE: row `row` of a row-major matrix with `size` columns times `size` vectors. */
+#define TILE_BODIES(TYPE)                                                                                           \
+    static inline __attribute__((always_inline)) TYPE dot_##TYPE(const float *matrix, int64_t row, int64_t size,    \
+                                                                 const TYPE *x) {                                   \
+        TYPE sum = matrix[row * size] * x[0];                                                                       \
+        for (int64_t k = 1; k < size; k++) sum += matrix[row * size + k] * x[k];                                    \
+        return sum;                                                                                                 \
+    }                                                                                                               \
     static inline __attribute__((always_inline)) void input_##TYPE(                                                 \
         const float *const *pixels, int64_t alpha, const float *bt, float *out, int64_t plane, int64_t c) {          \
         TYPE down[MAX_ALPHA][MAX_ALPHA]; /* down[i][q] = sum_p bt[i][p] d[p][q] */                                   \
@@ -34,18 +41,11 @@ typedef float one;
                 const float *pixel = pixels[p * MAX_ALPHA + q];                                                     \
                 d[p] = pixel ? *(const TYPE *)(pixel + c) : (TYPE){0};                                              \
             }                                                                                                       \
-            for (int64_t i = 0; i < alpha; i++) {                                                                   \
-                TYPE sum = bt[i * alpha] * d[0];                                                                    \
-                for (int64_t p = 1; p < alpha; p++) sum += bt[i * alpha + p] * d[p];                                \
-                down[i][q] = sum;                                                                                   \
-            }                                                                                                       \
+            for (int64_t i = 0; i < alpha; i++) down[i][q] = dot_##TYPE(bt, i, alpha, d);                          \
         }                                                                                                           \
         for (int64_t i = 0; i < alpha; i++)                                                                         \
-            for (int64_t j = 0; j < alpha; j++) {                                                                   \
-                TYPE sum = bt[j * alpha] * down[i][0];                                                              \
-                for (int64_t q = 1; q < alpha; q++) sum += bt[j * alpha + q] * down[i][q];                          \
-                *(TYPE *)(out + (i * alpha + j) * plane + c) = sum;                                                 \
-            }                                                                                                       \
+            for (int64_t j = 0; j < alpha; j++)                                                                     \
+                *(TYPE *)(out + (i * alpha + j) * plane + c) = dot_##TYPE(bt, j, alpha, down[i]);                   \
     }                                                                                                               \
     static inline __attribute__((always_inline)) void output_##TYPE(                                                \
         const float *products, int64_t plane, const float *at, const float *bias, float *corner,                    \
@@ -54,23 +54,16 @@ typedef float one;
         for (int64_t j = 0; j < alpha; j++) {                                                                       \
             TYPE m[MAX_ALPHA];                                                                                      \
             for (int64_t i = 0; i < alpha; i++) m[i] = *(const TYPE *)(products + (i * alpha + j) * plane + c);      \
-            for (int64_t u = 0; u < tile; u++) {                                                                    \
-                TYPE sum = at[u * alpha] * m[0];                                                                    \
-                for (int64_t i = 1; i < alpha; i++) sum += at[u * alpha + i] * m[i];                                \
-                down[u][j] = sum;                                                                                   \
-            }                                                                                                       \
+            for (int64_t u = 0; u < tile; u++) down[u][j] = dot_##TYPE(at, u, alpha, m);                           \
         }                                                                                                           \
         const TYPE offset = *(const TYPE *)(bias + c);                                                              \
         for (int64_t u = 0; u < tile; u++)                                                                          \
-            for (int64_t v = 0; v < tile; v++) {                                                                    \
-                TYPE sum = offset;                                                                                  \
-                for (int64_t j = 0; j < alpha; j++) sum += at[v * alpha + j] * down[u][j];                          \
-                *(TYPE *)(corner + u * row_stride + v * channels + c) = sum;                                        \
-            }                                                                                                       \
+            for (int64_t v = 0; v < tile; v++)                                                                      \
+                *(TYPE *)(corner + u * row_stride + v * channels + c) = offset + dot_##TYPE(at, v, alpha, down[u]); \
     }
 
-TILE_BODIES(lanes, LANES)
-TILE_BODIES(one, 1)
+TILE_BODIES(lanes)
+TILE_BODIES(one)
 
 #define INLINE static inline __attribute__((always_inline))
 

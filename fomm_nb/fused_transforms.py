@@ -107,14 +107,14 @@ def _torch_openmp() -> str | None:
         return None
 
 
-def _commands(compiler: str, flags: list[str], target: str) -> list[list[str]]:
+def _commands(compiler: str, flags: list[str], target: str, openmp: str | None) -> list[list[str]]:
     """The commands that build ``target`` with ``flags``.
 
-    With OpenMP the library is linked to torch's own runtime where it shows,
-    so that its threads are torch's threads: a second runtime's threads would
-    spin beside torch's on the same cores.
+    With OpenMP the library is linked to torch's own runtime ``openmp`` where
+    it shows, so that its threads are torch's threads: a second runtime's
+    threads would spin beside torch's on the same cores.
     """
-    runtime = _torch_openmp() if "-fopenmp" in flags else None
+    runtime = openmp if "-fopenmp" in flags else None
     if runtime is None:
         return [[compiler, "-O3", *flags, "-shared", "-fPIC", "-o", target, str(SOURCE)]]
     return [[compiler, "-O3", *flags, "-fPIC", "-c", "-o", target + ".o", str(SOURCE)],
@@ -129,15 +129,15 @@ def _compile(compiler: str) -> Path:
     except OSError:  # an unwritable cache: build where this user can
         folder = Path(tempfile.gettempdir()) / f"fomm-nb-native-{getpass.getuser()}"
         folder.mkdir(exist_ok=True)
-    error = ""
+    error, source, cpu, openmp = "", SOURCE.read_bytes(), _cpu(), _torch_openmp()
     for flags in _isa_flags():
-        key = repr((SOURCE.read_bytes(), compiler, flags, _cpu(), _torch_openmp())).encode()
+        key = repr((source, compiler, flags, cpu, openmp)).encode()
         target = folder / f"fused_transforms-{hashlib.sha256(key).hexdigest()[:16]}.so"
         if target.exists():
             return target
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".so", delete=False) as partial:
             pass
-        for command in _commands(compiler, flags, partial.name):
+        for command in _commands(compiler, flags, partial.name, openmp):
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 error = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
@@ -236,8 +236,9 @@ def output_transform(products: torch.Tensor, out: torch.Tensor, columns: int, ou
     _check(out, "out", 3, whole=False)
     tile, alpha = output_matrix.shape
     channels = products.shape[2]
-    if out.stride(2) != 1 or out.stride(1) != channels or out.shape[2] != channels:
-        raise ValueError(f"fused transforms: out {tuple(out.shape)} needs contiguous pixels of {channels} channels")
+    if out.stride(2) != 1 or out.stride(1) != channels or out.shape[2] != channels or alpha > MAX_ALPHA:
+        raise ValueError(f"fused transforms: out {tuple(out.shape)} needs contiguous pixels of {channels} channels "
+                         f"(a <= {MAX_ALPHA})")
     matrix = output_matrix.to(torch.float32).contiguous()
     bias = bias.to(torch.float32).contiguous()
     _loaded().fomm_output_transform(products.data_ptr(), products.shape[1], channels, matrix.data_ptr(),

@@ -33,7 +33,7 @@ from torch import nn
 
 from . import fused_transforms
 
-__all__ = ["winograd_matrices", "WinogradConv2d", "FUSED"]
+__all__ = ["winograd_matrices", "WinogradConv2d", "FUSED", "can_fuse"]
 
 #: The suffix of a Winograd path whose transforms run fused (:mod:`fomm_nb.fused_transforms`): ``"winograd-fused"``.
 FUSED = "-fused"
@@ -69,9 +69,14 @@ def winograd_matrices(tile: int, kernel_size: int) -> tuple[torch.Tensor, torch.
     return _vandermonde(tile, points).T, _vandermonde(kernel_size, points), torch.linalg.inv(_vandermonde(alpha, points)).T
 
 
-def _fused_here(x: torch.Tensor) -> bool:
-    """Whether ``x`` can take a fused path: a float32 CPU tensor, and the fused transforms built on this machine."""
-    return x.device.type == "cpu" and x.dtype == torch.float32 and fused_transforms.available()
+def can_fuse(device: torch.device | str, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether inputs on ``device`` of ``dtype`` can take a fused path: float32 on CPU, the transforms built here.
+
+    Example:
+        >>> can_fuse("cpu", torch.float64)
+        False
+    """
+    return torch.device(device).type == "cpu" and dtype == torch.float32 and fused_transforms.available()
 
 
 class WinogradConv2d(nn.Module):
@@ -181,7 +186,7 @@ class WinogradConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
         path = self.choose_path(batch, height, width)
-        if self.path is None and path in self.tilings and _fused_here(x):
+        if self.path is None and path in self.tilings and can_fuse(x.device, x.dtype):
             path += FUSED  # the built-in rule's Winograd runs fused where it can: 1.1-1.5x faster per layer
         if path == "direct":
             return self.conv(x)
