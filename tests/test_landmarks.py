@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fomm_nb.data.procedural import make_video, split_seed
+from fomm_nb.cli import main
+from fomm_nb.data.procedural import LANDMARK_NAMES, make_video, split_seed
 from fomm_nb.errors import CheckpointError
 from fomm_nb.landmarks import (
     DETECTOR_PATH,
@@ -12,7 +13,9 @@ from fomm_nb.landmarks import (
     degrade,
     held_out_errors,
     load_landmark_detector,
+    mirror_order,
     read_landmarks,
+    save_landmark_detector,
     training_frames,
 )
 
@@ -43,6 +46,35 @@ def test_a_heatmap_on_one_pixel_gives_that_pixel():
     detector.head.forward = lambda features: logits  # the head's output, fixed
     found = detector(torch.zeros(1, 3, 64, 64))[0, 0]
     assert found.tolist() == pytest.approx([20 / 31 * 63, 10 / 31 * 63], abs=1e-4)
+
+
+def test_a_fine_detector_reads_its_heatmaps_at_full_resolution():
+    """With ``fine`` the head sees 64x64 features beside the first block's, and its mass on (x=20, y=10) is that pixel."""
+    detector = LandmarkDetector(num_landmarks=1, width=4, fine=True).eval()
+    seen = {}
+    detector.stem.register_forward_hook(lambda module, inputs, output: seen.update(stem=output))
+    detector.head.register_forward_hook(lambda module, inputs, output: seen.update(head=inputs[0]))
+    logits = torch.full((1, 1, 64, 64), -1e4)
+    logits[0, 0, 10, 20] = 0.0
+    detector.head.forward = lambda features: logits  # the head's output, fixed; the hook still sees its input
+    found = detector(torch.rand(1, 3, 64, 64))[0, 0]
+    assert seen["head"].shape == (1, 4 // 2 + 4, 64, 64)
+    assert torch.equal(seen["head"][:, 4 // 2:], seen["stem"])  # the skip: the first block's features, unpooled
+    assert found.tolist() == pytest.approx([20, 10], abs=1e-4)
+
+
+def test_training_from_a_detector_starts_from_the_weights_it_shares(tmp_path):
+    """``--init``: the fine detector's shared convolutions are the half-resolution one's; its new blocks are its own."""
+    half = LandmarkDetector(width=4, mirror=mirror_order(LANDMARK_NAMES))
+    save_landmark_detector(half, tmp_path / "half.pth.tar", {"command": "fomm-nb train-landmarks --width 4"})
+    out = tmp_path / "fine.pth.tar"
+    assert main(["train-landmarks", "--out", str(out), "--steps", "1", "--lr", "0", "--frames", "4", "--batch-size",
+                 "2", "--width", "4", "--videos", "1", "--fine", "--init", str(tmp_path / "half.pth.tar")]) == 0
+    fine = load_landmark_detector(out)
+    assert fine.settings["fine"] and fine.card["init_command"] == "fomm-nb train-landmarks --width 4"
+    for name in ["stem.conv.weight", "down.1.conv.weight", "up.0.conv.weight", "up.1.conv.weight", "head.bias"]:
+        assert torch.equal(fine.state_dict()[name], half.state_dict()[name]), name
+    assert fine.head.weight.shape[1] == 4 // 2 + 4 and "up.2.conv.weight" not in half.state_dict()
 
 
 def test_the_shipped_checkpoint_loads_with_weights_only_and_is_small():

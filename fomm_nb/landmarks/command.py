@@ -15,7 +15,7 @@ import torch
 
 from ..arguments import float_option, int_option
 from ..outputs import Output, check_outputs
-from .detector import save_landmark_detector
+from .detector import load_landmark_detector, save_landmark_detector
 from .training import CONDITIONS, held_out_errors, train_landmark_detector
 
 __all__ = ["add_arguments", "run"]
@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int_option(1), default=32, help="frames per step (default %(default)s)")
     parser.add_argument("--frames", type=int_option(1), default=24_000, help="training frames rendered (default %(default)s)")
     parser.add_argument("--width", type=int_option(1, 256), default=32, help="channels of the first block (default %(default)s)")
+    parser.add_argument("--fine", action="store_true",
+                        help="heatmaps at full resolution (a third up block) instead of half")
+    parser.add_argument("--init", metavar="DETECTOR",
+                        help="start from this detector's weights (those the new network shares with it)")
     parser.add_argument("--lr", type=float_option(0.0), default=2e-3, help="Adam's learning rate (default %(default)s)")
     parser.add_argument("--degraded-share", type=float_option(0.0, 1.0), default=0.5,
                         help="share of every batch blurred and noised (default %(default)s)")
@@ -44,16 +48,19 @@ def run(args: argparse.Namespace) -> None:
     check_outputs([Output("--out", args.out, (".tar", ".pt", ".pth"))])  # .pth.tar ends in .tar
     if args.threads:
         torch.set_num_threads(args.threads)
+    init = load_landmark_detector(args.init) if args.init else None
     start = time.perf_counter()
     detector, log = train_landmark_detector(args.steps, args.batch_size, args.frames, args.width, args.lr, args.seed,
                                             progress=True, degraded_fraction=args.degraded_share,
-                                            max_blur=args.max_blur, max_noise=args.max_noise)
+                                            max_blur=args.max_blur, max_noise=args.max_noise, fine=args.fine, init=init)
     training_seconds = time.perf_counter() - start
     errors = held_out_errors(detector, num_videos=args.videos)
     card = {"command": "fomm-nb " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train-landmarks"] else "",
             "steps": args.steps, "batch_size": args.batch_size, "frames": args.frames, "seed": args.seed,
             "width": args.width, "degraded_share": args.degraded_share, "max_blur_px": args.max_blur,
-            "max_noise": args.max_noise,
+            "max_noise": args.max_noise, "fine": args.fine,
+            **({"init": str(args.init), "init_command": init.card.get("command", ""),
+                "init_training_seconds": init.card.get("training_seconds", 0.0)} if init else {}),
             "threads": torch.get_num_threads(), "training_seconds": round(training_seconds, 1),
             "final_loss_last_100_steps": sum(log["loss"][-100:]) / len(log["loss"][-100:]),
             "held_out_videos": args.videos, "held_out_frames": 32 * args.videos,

@@ -10,7 +10,8 @@ directly. It shares no weight and no training signal with any FOMM model.
 
 It is a small hourglass: three down blocks, two up blocks with skips (29
 million multiply-adds per 64x64 frame), one heatmap per landmark at half resolution, a softmax over each heatmap and the
-expectation of the coordinate grid under it (sub-pixel, differentiable).
+expectation of the coordinate grid under it (sub-pixel, differentiable). With ``fine=True`` a third up
+block takes the heatmaps to full resolution, beside the first block's full-resolution features as a skip.
 
 Example:
     >>> detector = LandmarkDetector().eval()
@@ -29,7 +30,7 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from ..geometry import spatial_expectation, spatial_softmax
-from ..modules.blocks import DownBlock2d, UpBlock2d
+from ..modules.blocks import DownBlock2d, SameBlock2d, UpBlock2d
 
 __all__ = ["DETECTOR_PATH", "LandmarkDetector", "load_landmark_detector", "mirror_order", "read_landmarks",
            "save_landmark_detector"]
@@ -57,7 +58,8 @@ class LandmarkDetector(nn.Module):
     it was trained at (other sides are resized to it, see :func:`read_landmarks`);
     ``mirror`` (optional) the index of each landmark's mirror image
     (:func:`mirror_order`): :func:`read_landmarks` then reads each frame and its
-    mirror image and averages the two.
+    mirror image and averages the two. ``fine`` puts the heatmaps at full
+    resolution instead of half (a third up block of ``width // 2`` channels).
 
     Example:
         >>> LandmarkDetector(num_landmarks=5, width=8)(torch.rand(3, 3, 64, 64)).shape
@@ -65,28 +67,35 @@ class LandmarkDetector(nn.Module):
     """
 
     def __init__(self, num_landmarks: int = 13, width: int = 16, image_size: int = 64,
-                 mirror: list[int] | None = None) -> None:
+                 mirror: list[int] | None = None, fine: bool = False) -> None:
         super().__init__()
         self.settings = {"num_landmarks": num_landmarks, "width": width, "image_size": image_size}
+        if fine:
+            self.settings["fine"] = True
         if mirror is not None:
             if sorted(mirror) != list(range(num_landmarks)):
                 raise ValueError(f"mirror must order the {num_landmarks} landmarks, got {mirror}")
             self.settings["mirror"] = list(mirror)
-        self.stem = DownBlock2d(3, width)  # (B, w, S/2, S/2)
+        self.stem = SameBlock2d(3, width)  # (B, w, S, S), pooled to S/2
         self.down = nn.ModuleList([DownBlock2d(width, 2 * width), DownBlock2d(2 * width, 4 * width)])  # S/4, S/8
         self.up = nn.ModuleList([UpBlock2d(4 * width, 2 * width), UpBlock2d(4 * width, width)])  # S/4, S/2
-        self.head = nn.Conv2d(2 * width, num_landmarks, kernel_size=3, padding=1)
+        head_channels = 2 * width
+        if fine:
+            self.up.append(UpBlock2d(2 * width, width // 2))  # S
+            head_channels = width // 2 + width
+        self.head = nn.Conv2d(head_channels, num_landmarks, kernel_size=3, padding=1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.stem(images)
-        skips = [x]
+        full = self.stem(images)
+        x = F.avg_pool2d(full, kernel_size=2)
+        skips = [full, x][-(len(self.up) - 1):]  # the full-resolution skip only for a third up block
         for block in self.down:
             x = block(x)
             skips.append(x)
         skips.pop()  # the deepest scale is x itself
         for block in self.up:
             x = torch.cat([block(x), skips.pop()], dim=1)  # (B, 2C, h, w): upsampled and the skip at that scale
-        heatmap = spatial_softmax(self.head(x), temperature=1.0)  # (B, L, S/2, S/2), each map sums to 1
+        heatmap = spatial_softmax(self.head(x), temperature=1.0)  # (B, L, S/2 or S, same), each map sums to 1
         normalised = spatial_expectation(heatmap)  # (B, L, 2) in [-1, 1], -1 and 1 on the edge pixels' centres
         return (normalised + 1) / 2 * (images.shape[-1] - 1)  # pixels
 

@@ -21,7 +21,7 @@ import torch
 from ..data.procedural import LANDMARK_NAMES, landmarks, make_video, render, split_seed, video_parameters
 from .detector import LandmarkDetector, mirror_order, read_landmarks
 
-__all__ = ["CONDITIONS", "degrade", "training_frames", "train_landmark_detector", "held_out_errors"]
+__all__ = ["CONDITIONS", "degrade", "training_frames", "train_landmark_detector", "shared_weights", "held_out_errors"]
 
 #: Held-out conditions: name -> (gaussian blur sigma in pixels, noise standard deviation).
 CONDITIONS = {"clean": (0.0, 0.0), "blur 0.5 px": (0.5, 0.0), "blur 1 px": (1.0, 0.0), "blur 1.5 px": (1.5, 0.0),
@@ -79,9 +79,15 @@ def training_frames(num_frames: int, size: int = 64, seed: int = 0, per_video: i
 
 def train_landmark_detector(steps: int = 1500, batch_size: int = 32, num_frames: int = 12_000, width: int = 16,
                             learning_rate: float = 2e-3, seed: int = 0, progress: bool = False,
-                            degraded_fraction: float = 0.5, max_blur: float = _MAX_BLUR, max_noise: float = _MAX_NOISE
+                            degraded_fraction: float = 0.5, max_blur: float = _MAX_BLUR, max_noise: float = _MAX_NOISE,
+                            fine: bool = False, init: LandmarkDetector | None = None
                             ) -> tuple[LandmarkDetector, dict[str, list[float]]]:
-    """Train a detector from scratch: ``(detector in eval mode, {"loss": per step, "seconds": per step})``.
+    """Train a detector: ``(detector in eval mode, {"loss": per step, "seconds": per step})``.
+
+    From scratch, or from ``init``: every weight of ``init`` whose name and
+    shape the new network has is copied before the first step (a ``fine``
+    detector started from a half-resolution one gets all but its last up block
+    and its head).
 
     Adam, the learning rate divided by 5 at 60 % and 85 % of ``steps``; the
     loss is the mean distance in pixels between predicted and true landmarks.
@@ -93,7 +99,9 @@ def train_landmark_detector(steps: int = 1500, batch_size: int = 32, num_frames:
     frames, points = training_frames(num_frames, seed=seed)
     images, targets = torch.from_numpy(frames).permute(0, 3, 1, 2), torch.from_numpy(points)
     detector = LandmarkDetector(num_landmarks=points.shape[1], width=width, image_size=frames.shape[1],
-                                mirror=mirror_order(LANDMARK_NAMES))
+                                mirror=mirror_order(LANDMARK_NAMES), fine=fine)
+    if init is not None:
+        detector.load_state_dict(shared_weights(init, detector), strict=False)
     optimiser = torch.optim.Adam(detector.parameters(), lr=learning_rate)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, [int(0.6 * steps), int(0.85 * steps)], gamma=0.2)
     log = {"loss": [], "seconds": []}
@@ -120,6 +128,20 @@ def train_landmark_detector(steps: int = 1500, batch_size: int = 32, num_frames:
         if progress:
             steps_range.set_postfix(pixels=f"{loss.item():.3f}")
     return detector.eval(), log
+
+
+def shared_weights(source: torch.nn.Module, target: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors of ``source``'s state dict that ``target`` has under the same name and with the same shape.
+
+    Example:
+        >>> half, fine = LandmarkDetector(width=4), LandmarkDetector(width=4, fine=True)
+        >>> missing = set(fine.state_dict()) - set(shared_weights(half, fine))  # the head's bias fits
+        >>> sorted({name.rsplit(".", 1)[0] for name in missing})
+        ['head', 'up.2.conv', 'up.2.norm']
+    """
+    wanted = target.state_dict()
+    return {name: tensor for name, tensor in source.state_dict().items()
+            if name in wanted and wanted[name].shape == tensor.shape}
 
 
 def held_out_errors(detector: LandmarkDetector, num_videos: int = 50, num_frames: int = 32,
