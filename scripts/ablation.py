@@ -1,6 +1,6 @@
 """The ablation of issue 17: train every variant at every seed, evaluate them, and write results.json.
 
-    .venv/bin/python scripts/ablation.py train [--jobs 2]    # 5 variants x 2 seeds, fomm-nb train --threads 1 each
+    .venv/bin/python scripts/ablation.py train [--jobs 2] [--again] [RUN ...]  # 5 variants x 2 seeds, --threads 1 each
     .venv/bin/python scripts/ablation.py long [--jobs 2]     # the longer-schedule check: 2 variants, 6,000 steps
     .venv/bin/python scripts/ablation.py evaluate [--jobs 2] [--force] [RUN ...]  # fomm-nb evaluate --videos 50
     .venv/bin/python scripts/ablation.py diagnose            # keypoints, Jacobians, masks: diagnostics.json
@@ -11,7 +11,10 @@
 and copies each run's ``model.pth.tar`` to
 ``checkpoints/ablation/<variant>-seedN.pth.tar``; its wall time goes to
 ``checkpoints/ablation/training.json``. A run whose folder holds a checkpoint
-(one is written every 200 steps) is resumed with ``--resume``.
+(one is written every 200 steps) is resumed with ``--resume``. ``--again``
+trains the runs (named, or all) from scratch even where their weights are
+there, and records whether the new weights are bitwise the old
+(``same_weights_as_before``): a check that the documented command reproduces them.
 
 ``long`` does the same for the longer-schedule check (:data:`LONG_CHECK`):
 ``fomm-nb train --config checkpoints/ablation/long/<variant>.yaml ... --out
@@ -127,10 +130,16 @@ def _train_runs(todo, jobs, record_key):
 
     def one(command, target):
         out = ROOT / command[command.index("--out") + 1]
+        before = weights_digest(target) if target.exists() else None
+        if before:
+            shutil.rmtree(out, ignore_errors=True)  # trained again from scratch, not resumed
         resumed = (out / "checkpoint.pth.tar").exists()
         seconds, _ = _call(command + (["--resume"] if resumed else []), threads=1)
         shutil.copy(out / "model.pth.tar", target)
-        return target, _training_record(command, seconds, resumed)
+        entry = _training_record(command, seconds, resumed)
+        if before:
+            entry["same_weights_as_before"] = weights_digest(target) == before
+        return target, entry
 
     with ThreadPoolExecutor(max(jobs, 1)) as pool:
         for target, entry in pool.map(lambda item: one(*item), todo):
@@ -140,10 +149,29 @@ def _train_runs(todo, jobs, record_key):
             print(f"{target.name}: {entry['wall_time_s'] / 60:.1f} min")
 
 
-def train(jobs):
-    """Train every run not yet in checkpoints/ablation/, ``jobs`` at a time, and record their wall times."""
-    todo = [(train_command(v, s), HERE / f"{run_name(v, s)}.pth.tar") for v in VARIANTS for s in SEEDS
-            if not (HERE / f"{run_name(v, s)}.pth.tar").exists()]
+def weights_digest(checkpoint):
+    """The SHA-256 of every tensor of a model checkpoint, in name order: equal digests, bitwise equal weights."""
+    import torch
+
+    state, digest = torch.load(checkpoint, map_location="cpu", weights_only=True), hashlib.sha256()
+    for part in ("kp_detector", "generator"):
+        for name, tensor in sorted(state[part].items()):
+            digest.update(f"{part}.{name}".encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def train(jobs, names=(), again=False):
+    """Train every run not yet in checkpoints/ablation/ (or those named), ``jobs`` at a time; record their wall times.
+
+    With ``again`` the runs are trained from scratch even when their weights are there, and training.json
+    says whether the new weights are bitwise those they replace (``same_weights_as_before``).
+    """
+    runs = {run_name(v, s): (v, s) for v in VARIANTS for s in SEEDS}
+    if set(names) - set(runs):
+        raise SystemExit(f"unknown runs {sorted(set(names) - set(runs))}; the runs are {', '.join(runs)}")
+    todo = [(train_command(*runs[name]), HERE / f"{name}.pth.tar") for name in (names or runs)
+            if again or not (HERE / f"{name}.pth.tar").exists()]
     _train_runs(todo, jobs, record_key=lambda target: target.name.removesuffix(".pth.tar"))
 
 
@@ -382,17 +410,20 @@ def diagnose(videos=10, frames=32, detector_path=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["train", "long", "evaluate", "diagnose", "table"])
-    parser.add_argument("runs", nargs="*", help="evaluate: these runs only (e.g. no-pyramid-seed1 long/zero-order-seed1 "
-                                                "bundled small); the others are kept from results.json")
+    parser.add_argument("runs", nargs="*", help="train, evaluate: these runs only (e.g. no-pyramid-seed1; evaluate also "
+                                                "long/zero-order-seed1 bundled small); evaluate keeps the others from "
+                                                "results.json")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each when more than one)")
     parser.add_argument("--force", action="store_true", help="evaluate: every run again, none kept from results.json")
+    parser.add_argument("--again", action="store_true", help="train: from scratch even where the weights are there, "
+                                                             "and say whether they came out bitwise the same")
     parser.add_argument("--detector", help="diagnose: measure the ruler's error with this detector checkpoint instead "
                                            "(nothing written)")
     args = parser.parse_intermixed_args()
-    if args.runs and args.step != "evaluate":
-        parser.error("run names are for evaluate only")
+    if args.runs and args.step not in ("train", "evaluate"):
+        parser.error("run names are for train and evaluate only")
     if args.step == "train":
-        train(args.jobs)
+        train(args.jobs, args.runs, args.again)
     elif args.step == "long":
         long(args.jobs)
     elif args.step == "evaluate":
