@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ABLATION_DIR", "VARIANTS", "SEEDS", "FIGURES", "TABLE_FIGURES", "LONG_CHECK", "ORDERING_FIGURES",
            "checkpoint_path", "long_checkpoint_path", "load_variant", "load_results", "run_name", "figures", "summarise",
-           "compare", "ordering_check", "markdown_table"]
+           "compare", "ordering_check", "markdown_table", "weights_digest"]
 
 #: ``checkpoints/ablation/`` beside the package: the variants' configs and weights, and results.json.
 ABLATION_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "ablation"
@@ -80,6 +80,28 @@ def load_variant(variant: str, seed: int = 1, device: str | None = "cpu") -> "Fi
 def load_results() -> dict:
     """``checkpoints/ablation/results.json``: ``runs``, ``variants`` (mean and spread), ``comparisons``, ``bundled``."""
     return json.loads((ABLATION_DIR / "results.json").read_text())
+
+
+def weights_digest(checkpoint: str | Path) -> str:
+    """The SHA-256 of every weight of a model checkpoint, in name order: equal digests, bitwise equal weights.
+
+    Only the tensors count (not the config or anything else in the file), so
+    two trainings that came out the same have the same digest.
+
+    Example:
+        >>> weights_digest(checkpoint_path("full", 1)) == weights_digest(checkpoint_path("full", 1))
+        True
+    """
+    import hashlib
+
+    import torch
+
+    state, digest = torch.load(checkpoint, map_location="cpu", weights_only=True), hashlib.sha256()
+    for part in ("kp_detector", "generator"):
+        for name, tensor in sorted(state[part].items()):
+            digest.update(f"{part}.{name}".encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def run_name(variant: str, seed: int) -> str:

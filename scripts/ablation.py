@@ -58,6 +58,7 @@ from fomm_nb.ablation import (
     ordering_check,
     run_name,
     summarise,
+    weights_digest,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,10 +68,7 @@ VIDEOS, FRAMES = 50, 32
 #: The run the tests evaluate again (a few short videos), and how.
 SMALL_RUN = {"run": "zero-order-seed1", "videos": 3, "frames": 8}
 LONG_RUNS = "runs/ablation-long"
-#: Without training.json (the runs of 2026-12-05 were trained by an earlier session whose logs were lost).
-WALL_TIME_NOTE = ("not recorded: trained by an earlier session whose logs were lost. Measured on the same 2-core "
-                  "machine, same schedule, two runs at a time with --threads 1: the no-pyramid runs took 43.6 min "
-                  "(0.77 steps/s, load average 6-11 from other jobs); two runs alone go about 2.2 steps/s, about 15 min")
+
 
 def train_command(variant, seed):
     return ["fomm-nb", "train", "--config", f"checkpoints/ablation/{variant}.yaml", "--data", "procedural",
@@ -136,9 +134,9 @@ def _train_runs(todo, jobs, record_key):
         resumed = (out / "checkpoint.pth.tar").exists()
         seconds, _ = _call(command + (["--resume"] if resumed else []), threads=1)
         shutil.copy(out / "model.pth.tar", target)
-        entry = _training_record(command, seconds, resumed)
+        entry = {**_training_record(command, seconds, resumed), "weights_sha256": weights_digest(target)}
         if before:
-            entry["same_weights_as_before"] = weights_digest(target) == before
+            entry["same_weights_as_before"] = entry["weights_sha256"] == before
         return target, entry
 
     with ThreadPoolExecutor(max(jobs, 1)) as pool:
@@ -147,18 +145,6 @@ def _train_runs(todo, jobs, record_key):
             record[record_key(target)] = entry
             record_path.write_text(json.dumps(record, indent=2) + "\n")
             print(f"{target.name}: {entry['wall_time_s'] / 60:.1f} min")
-
-
-def weights_digest(checkpoint):
-    """The SHA-256 of every tensor of a model checkpoint, in name order: equal digests, bitwise equal weights."""
-    import torch
-
-    state, digest = torch.load(checkpoint, map_location="cpu", weights_only=True), hashlib.sha256()
-    for part in ("kp_detector", "generator"):
-        for name, tensor in sorted(state[part].items()):
-            digest.update(f"{part}.{name}".encode())
-            digest.update(tensor.contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def train(jobs, names=(), again=False):
@@ -262,8 +248,8 @@ def _run_entry(name, checkpoint, report, training, command):
     trained = training.get(name, {})
     return {"variant": variant, "seed": int(seed), "checkpoint": checkpoint, "train_command": " ".join(command),
             "evaluate_command": " ".join(evaluate_command(checkpoint)), "wall_time_s": trained.get("wall_time_s"),
-            **({"steps_per_second": trained["steps_per_second"]} if "steps_per_second" in trained else {}),
-            **({} if trained else {"wall_time_note": WALL_TIME_NOTE}),
+            **{key: trained[key] for key in ("steps_per_second", "log", "weights_sha256", "same_weights_as_before")
+               if key in trained},
             "metrics": report, "figures": figures(report)}
 
 
