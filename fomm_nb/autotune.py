@@ -43,7 +43,6 @@ Example:
 """
 
 import hashlib
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ from .motion import MotionOptions
 from .optimize import PHASE_MIN_SIZE, UpsampledConvReLU
 from .tuning_cache import CACHE_FILE, TuningCache
 from . import fused_transforms
+from .fused_transforms import cpu_description
 from .winograd import FUSED, WinogradConv2d, can_fuse
 
 __all__ = ["autotune", "tune_engine", "explain", "tunable_layers", "Tuning", "LayerChoice", "PATHS", "CACHE_FILE",
@@ -185,19 +185,11 @@ def _input_shapes(engine, layers):
     return shapes
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def _machine(model, threads):
     """torch, the CPU (or the GPU), its ISA, the threads, and a digest of the architecture and ``extra``."""
     device = model.device
     capability = torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else torch.cuda.get_device_name(device)
-    return f"torch {torch.__version__} | {_cpu_model()} | {capability} | {threads} threads"
+    return f"torch {torch.__version__} | {cpu_description()[0]} | {capability} | {threads} threads"
 
 
 def _digest(model, extra):

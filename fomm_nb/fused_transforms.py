@@ -53,7 +53,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available", "build", "threaded", "input_transform", "output_transform", "SOURCE"]
+__all__ = ["available", "build", "threaded", "input_transform", "output_transform", "cpu_description", "SOURCE"]
 
 #: The C source compiled on first use.
 SOURCE = Path(__file__).with_name("fused_transforms.c")
@@ -89,13 +89,26 @@ def _build_folder() -> Path:
     return base / "native"
 
 
-def _cpu() -> str:
-    """What ``-march=native`` depends on: the CPU's model name and features (Linux), else the platform's words."""
+def cpu_description() -> tuple[str, str]:
+    """This CPU's model name and its feature flags, as Linux's ``/proc/cpuinfo`` gives them.
+
+    Elsewhere (or without those lines) the model is the platform's word for the
+    processor and the flags are empty.
+
+    Example:
+        >>> model, flags = cpu_description()
+        >>> isinstance(model, str) and model != ""
+        True
+    """
+    fields = {}
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            return "".join([line for line in cpuinfo if line.startswith(("model name", "flags"))][:2])
+            for line in cpuinfo:
+                name, _, value = line.partition(":")
+                fields.setdefault(name.strip(), value.strip())
     except OSError:
-        return platform.processor() or platform.machine()
+        pass
+    return fields.get("model name") or platform.processor() or platform.machine(), fields.get("flags", "")
 
 
 def _torch_openmp() -> str | None:
@@ -129,7 +142,8 @@ def _compile(compiler: str) -> Path:
     except OSError:  # an unwritable cache: build where this user can
         folder = Path(tempfile.gettempdir()) / f"fomm-nb-native-{getpass.getuser()}"
         folder.mkdir(exist_ok=True)
-    error, source, cpu, openmp = "", SOURCE.read_bytes(), _cpu(), _torch_openmp()
+    # -march=native builds for this CPU: its model and features name the build
+    error, source, cpu, openmp = "", SOURCE.read_bytes(), cpu_description(), _torch_openmp()
     for flags in _isa_flags():
         key = repr((source, compiler, flags, cpu, openmp)).encode()
         target = folder / f"fused_transforms-{hashlib.sha256(key).hexdigest()[:16]}.so"

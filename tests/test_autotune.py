@@ -84,7 +84,7 @@ def test_the_cache_is_used_until_its_key_changes(wide, home, monkeypatch):
     monkeypatch.setattr(autotune, "_time_layer", lambda *args: timed.append(args) or real_time_layer(*args))
     again = autotune.autotune(engine)
     assert again.cached and again.layers == first.layers and timed == [], "a cached key is not timed again"
-    monkeypatch.setattr(autotune, "_cpu_model", lambda: "another CPU")
+    monkeypatch.setattr(autotune, "cpu_description", lambda: ("another CPU", ""))
     autotune.autotune(engine)
     assert timed, "a new CPU is timed again"
     assert len(json.loads((home / autotune.CACHE_FILE).read_text())) == 2, "both machines' choices are kept"
@@ -149,7 +149,7 @@ def test_explain_speed_names_every_tuned_layer_and_keeps_the_fastest(tuned):
     engine, tuning, _ = tuned
     text = tuning.explain()
     assert text.splitlines()[0] == f"autotune cache: {tuning.cache}" and tuning.cache.name == autotune.CACHE_FILE
-    assert all(part in tuning.key for part in (torch.__version__, autotune._cpu_model(),
+    assert all(part in tuning.key for part in (torch.__version__, autotune.cpu_description()[0],
                                               torch.backends.cpu.get_cpu_capability()))
     assert tuning.key in text and tuning.engine_key in text
     printed = printed_layers(text)
