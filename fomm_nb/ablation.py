@@ -18,6 +18,7 @@ Example:
     True
 """
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,8 +93,6 @@ def weights_digest(checkpoint: str | Path) -> str:
         >>> weights_digest(checkpoint_path("full", 1)) == weights_digest(checkpoint_path("full", 1))
         True
     """
-    import hashlib
-
     import torch
 
     state, digest = torch.load(checkpoint, map_location="cpu", weights_only=True), hashlib.sha256()

@@ -104,14 +104,16 @@ def _logged_steps(out):
 
 
 def _training_record(command, seconds, resumed):
-    """training.json's entry for a finished run: command, seed, wall time, steps per second from its log."""
+    """training.json's entry for a finished run: command, seed, wall time, steps per second from its log, the
+    digest of the weights it wrote."""
     out = ROOT / command[command.index("--out") + 1]
     rows = (out / "log.csv").read_text().strip().splitlines()
     step, training_seconds = (float(value) for value in rows[-1].split(",")[:2])
     return {"command": " ".join(command), "seed": int(command[command.index("--seed") + 1]),
             "wall_time_s": round(seconds, 1), "training_seconds_in_log": training_seconds,
             "steps_per_second": round(step / training_seconds, 2), "resumed": resumed,
-            "load_average_at_end": round(os.getloadavg()[0], 1), "log": _keep_log(out)}
+            "load_average_at_end": round(os.getloadavg()[0], 1), "log": _keep_log(out),
+            "weights_sha256": weights_digest(out / "model.pth.tar")}
 
 
 def _keep_log(out):
@@ -134,7 +136,7 @@ def _train_runs(todo, jobs, record_key):
         resumed = (out / "checkpoint.pth.tar").exists()
         seconds, _ = _call(command + (["--resume"] if resumed else []), threads=1)
         shutil.copy(out / "model.pth.tar", target)
-        entry = {**_training_record(command, seconds, resumed), "weights_sha256": weights_digest(target)}
+        entry = _training_record(command, seconds, resumed)
         if before:
             entry["same_weights_as_before"] = entry["weights_sha256"] == before
         return target, entry
@@ -147,6 +149,13 @@ def _train_runs(todo, jobs, record_key):
             print(f"{target.name}: {entry['wall_time_s'] / 60:.1f} min")
 
 
+def _check_names(names, runs):
+    """Stop with a one-line message when ``names`` holds a run that ``runs`` does not."""
+    unknown = set(names) - set(runs)
+    if unknown:
+        raise SystemExit(f"unknown runs {sorted(unknown)}; the runs are {', '.join(runs)}")
+
+
 def train(jobs, names=(), again=False):
     """Train every run not yet in checkpoints/ablation/ (or those named), ``jobs`` at a time; record their wall times.
 
@@ -154,8 +163,7 @@ def train(jobs, names=(), again=False):
     says whether the new weights are bitwise those they replace (``same_weights_as_before``).
     """
     runs = {run_name(v, s): (v, s) for v in VARIANTS for s in SEEDS}
-    if set(names) - set(runs):
-        raise SystemExit(f"unknown runs {sorted(set(names) - set(runs))}; the runs are {', '.join(runs)}")
+    _check_names(names, runs)
     todo = [(train_command(*runs[name]), HERE / f"{name}.pth.tar") for name in (names or runs)
             if again or not (HERE / f"{name}.pth.tar").exists()]
     _train_runs(todo, jobs, record_key=lambda target: target.name.removesuffix(".pth.tar"))
@@ -259,9 +267,7 @@ def evaluate(jobs, names=(), force=False):
     previous = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else {}
     fingerprint = _detector_fingerprint()
     tasks = _tasks()
-    unknown = set(names) - set(tasks)
-    if unknown:
-        raise SystemExit(f"unknown runs {sorted(unknown)}; the runs are {', '.join(tasks)}")
+    _check_names(names, tasks)
     reports = {} if force else {k: v for k, v in _stored_reports(previous, fingerprint).items() if k not in names}
     missing = [name for name in tasks if name not in reports and (ROOT / tasks[name][0]).exists()]
     print(f"evaluating {len(missing)} runs: {', '.join(missing)}; kept from results.json: {len(reports)}", flush=True)

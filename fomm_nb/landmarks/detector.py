@@ -88,7 +88,7 @@ class LandmarkDetector(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         full = self.stem(images)
         x = F.avg_pool2d(full, kernel_size=2)
-        skips = [full, x][-(len(self.up) - 1):]  # the full-resolution skip only for a third up block
+        skips = [full, x] if self.settings.get("fine") else [x]  # full resolution: a skip for the third up block
         for block in self.down:
             x = block(x)
             skips.append(x)
