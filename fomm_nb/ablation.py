@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ABLATION_DIR", "VARIANTS", "SEEDS", "FIGURES", "TABLE_FIGURES", "LONG_CHECK", "ORDERING_FIGURES",
            "checkpoint_path", "long_checkpoint_path", "load_variant", "load_results", "run_name", "figures", "summarise",
-           "compare", "ordering_check", "markdown_table", "weights_digest"]
+           "compare", "ruler_shares", "ordering_check", "markdown_table", "weights_digest"]
 
 #: ``checkpoints/ablation/`` beside the package: the variants' configs and weights, and results.json.
 ABLATION_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "ablation"
@@ -159,6 +159,42 @@ def compare(variants: dict[str, dict]) -> dict[str, list[dict]]:
                              "separated": abs(difference) > half_spreads})
         comparisons[figure] = rows
     return comparisons
+
+
+def ruler_shares(akd_comparisons: list[dict], diagnostics: dict[str, dict]) -> list[dict]:
+    """How much of each AKD difference between two variants is the landmark detector's, not the faces'.
+
+    AKD adds the detector's own error to the face's; that error grows with
+    blur, and one variant's frames may be blurrier than another's. Per run,
+    ``diagnostics[run]["detector_error_at_blur_px"]`` (``scripts/ablation.py
+    diagnose``) is the detector's error on real frames as blurred as that run's
+    generated ones. Per pair of ``akd_comparisons`` (results.json's
+    ``comparisons["AKD (px)"]``, pairs ``"b - a"``): ``share``, the difference of
+    the two variants' mean detector errors over :data:`SEEDS`;
+    ``without_share``, the AKD difference less it; and ``separated_without_share``,
+    whether that is still larger than the seed half spreads.
+
+    Example:
+        >>> comparisons = [{"pair": "zero-order - full", "difference": 0.1, "half_spreads": 0.05, "separated": True}]
+        >>> errors = {"full": 0.16, "zero-order": 0.18}
+        >>> diagnostics = {run_name(v, s): {"detector_error_at_blur_px": e} for v, e in errors.items() for s in SEEDS}
+        >>> row = ruler_shares(comparisons, diagnostics)[0]
+        >>> round(row["share"], 3), round(row["without_share"], 3), row["separated_without_share"]
+        (0.02, 0.08, True)
+    """
+    def mean_error(variant):
+        return sum(diagnostics[run_name(variant, seed)]["detector_error_at_blur_px"] for seed in SEEDS) / len(SEEDS)
+
+    rows = []
+    for comparison in akd_comparisons:
+        b, a = comparison["pair"].split(" - ")
+        share = mean_error(b) - mean_error(a)
+        without = comparison["difference"] - share
+        rows.append({"pair": comparison["pair"], "difference": comparison["difference"], "share": share,
+                     "without_share": without, "half_spreads": comparison["half_spreads"],
+                     "separated": comparison["separated"],
+                     "separated_without_share": abs(without) > comparison["half_spreads"]})
+    return rows
 
 
 #: The longer-schedule check: the two variants furthest apart at 2,000 steps, trained three times longer.

@@ -56,6 +56,7 @@ from fomm_nb.ablation import (
     long_checkpoint_path,
     markdown_table,
     ordering_check,
+    ruler_shares,
     run_name,
     summarise,
     weights_digest,
@@ -324,8 +325,12 @@ def diagnose(videos=10, frames=32, detector_path=None):
     sigma (pixels) whose blur of the real frames comes closest (L1) to them, the blur the landmark
     detector's card measures it under; and the detector's own error on the real frames blurred by that
     sigma (``detector_error_at_blur_px``): the part of the run's AKD that comes from the ruler reading a
-    blurred face, not from the face being in the wrong place. With ``detector_path`` (another detector
-    checkpoint) that error is measured with it and nothing is written.
+    blurred face, not from the face being in the wrong place. The L1 match reads a misplaced face as
+    blur too, so it is an upper estimate; ``sharpness_blur_px`` is the sigma whose blur of the real
+    frames leaves them as sharp (mean squared gradient) as the generated ones, a lower estimate (a
+    generated frame's artefacts count as sharpness), with the detector's error there beside it. Each
+    AKD difference's share of detector error (:func:`fomm_nb.ablation.ruler_shares`) goes in too. With
+    ``detector_path`` (another detector checkpoint) the errors are measured with it and nothing is written.
     """
     import numpy as np
     import torch
@@ -340,13 +345,22 @@ def diagnose(videos=10, frames=32, detector_path=None):
 
     detector = load_landmark_detector(detector_path) if detector_path else load_landmark_detector()
 
-    def equivalent_blur(generated, real):
-        """``(sigma, the real frames blurred by sigma)``."""
+    def sharpness(images):
+        """Mean squared difference between neighbouring pixels of ``(T, H, W, 3)`` images."""
+        return (np.diff(images, axis=1) ** 2).mean() + (np.diff(images, axis=2) ** 2).mean()
+
+    def equivalent_blurs(generated, real):
+        """``[(sigma, the real frames blurred by sigma)]`` matched by L1, then by sharpness."""
         real = torch.from_numpy(real).permute(0, 3, 1, 2)
         no_noise = torch.zeros(len(real))
         blurred = [degrade(real, torch.full((len(real),), s), no_noise).permute(0, 2, 3, 1).numpy() for s in sigmas]
-        best = int(np.argmin([np.abs(image - generated).mean() for image in blurred]))
-        return float(sigmas[best]), blurred[best]
+        by_l1 = int(np.argmin([np.abs(image - generated).mean() for image in blurred]))
+        by_sharpness = int(np.argmin([abs(sharpness(image) - sharpness(generated)) for image in blurred]))
+        return [(float(sigmas[best]), blurred[best]) for best in (by_l1, by_sharpness)]
+
+    def detector_error(images, truth):
+        """The detector's mean landmark error in pixels on ``images``."""
+        return np.linalg.norm(read_landmarks(detector, images) - truth, axis=-1).mean()
 
     clips = [make_video(split_seed("test", index), frames) for index in range(videos)]
     models = {run_name(v, s): HERE / f"{run_name(v, s)}.pth.tar" for v in VARIANTS for s in SEEDS}
@@ -359,7 +373,8 @@ def diagnose(videos=10, frames=32, detector_path=None):
             continue
         engine = AnimationEngine(get_model(checkpoint))
         engine.options = MotionOptions(relative=0.0)
-        spread, closest, jacobian, mask_peak, occlusion, hard, easy, blur, ruler = [], [], [], [], [], [], [], [], []
+        spread, closest, jacobian, mask_peak, occlusion, hard, easy = [], [], [], [], [], [], []
+        blur, ruler, sharp_blur, sharp_ruler = [], [], [], []
         for clip in clips:
             kp = engine.detect(clip.frames)
             points = (kp["value"].numpy() + 1) / 2 * 63  # (T, K, 2) pixels
@@ -381,9 +396,11 @@ def diagnose(videos=10, frames=32, detector_path=None):
             change = np.array([abs(p.yaw - first.yaw) + abs(p.angle - first.angle) + abs(p.mouth - first.mouth)
                                for p in clip.poses])
             errors = np.abs(predicted - clip.frames).mean(axis=(1, 2, 3))
-            sigma, blurred = equivalent_blur(predicted, clip.frames)
+            (sigma, blurred), (sharp_sigma, sharp_blurred) = equivalent_blurs(predicted, clip.frames)
             blur.append(sigma)
-            ruler.append(np.linalg.norm(read_landmarks(detector, blurred) - clip.landmarks, axis=-1).mean())
+            ruler.append(detector_error(blurred, clip.landmarks))
+            sharp_blur.append(sharp_sigma)
+            sharp_ruler.append(detector_error(sharp_blurred, clip.landmarks))
             cut = np.quantile(change, 0.75)
             hard.append(errors[change >= cut].mean())
             easy.append(errors[change < cut].mean())
@@ -392,11 +409,16 @@ def diagnose(videos=10, frames=32, detector_path=None):
             "keypoint_spread_px": mean(spread), "closest_keypoints_px": mean(closest),
             "jacobian_minus_identity": mean(jacobian), "mask_peak": mean(mask_peak),
             "occlusion_mean": mean(occlusion), "l1_large_pose_change": mean(hard), "l1_small_pose_change": mean(easy),
-            "equivalent_blur_px": mean(blur), "detector_error_at_blur_px": mean(ruler)}
+            "equivalent_blur_px": mean(blur), "detector_error_at_blur_px": mean(ruler),
+            "sharpness_blur_px": mean(sharp_blur), "detector_error_at_sharpness_blur_px": mean(sharp_ruler)}
         print(name, {k: None if v is None else round(v, 4) for k, v in rows[name].items()}, flush=True)
+    shares = ruler_shares(json.loads((HERE / "results.json").read_text())["comparisons"]["AKD (px)"], rows)
+    for row in shares:
+        print(f"{row['pair']}: AKD {row['difference']:+.3f} px, the detector's share {row['share']:+.3f}, "
+              f"without it {row['without_share']:+.3f} (half spreads {row['half_spreads']:.3f})")
     if detector_path is None:
-        (HERE / "diagnostics.json").write_text(json.dumps({"videos": videos, "frames": frames, "runs": rows}, indent=2)
-                                               + "\n")
+        (HERE / "diagnostics.json").write_text(json.dumps({"videos": videos, "frames": frames, "runs": rows,
+                                                           "ruler_shares": shares}, indent=2) + "\n")
 
 
 def main():

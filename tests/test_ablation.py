@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fomm_nb.ablation import LONG_CHECK, ordering_check, weights_digest
+from fomm_nb.ablation import LONG_CHECK, ordering_check, ruler_shares, weights_digest
 from fomm_nb.config import load_config
 from fomm_nb.evaluate import evaluate
 from fomm_nb.hub import get_model
@@ -152,3 +152,18 @@ def test_every_run_records_its_command_wall_time_log_and_the_weights_it_made(res
         last_step = (HERE.parents[1] / run["log"]).read_text().strip().splitlines()[-1].split(",")[0]
         assert int(last_step) == steps, name
         assert run["weights_sha256"] == weights_digest(HERE.parents[1] / run["checkpoint"]), name
+
+
+def test_the_detectors_share_of_each_akd_difference_is_small_and_moves_no_pair_across_the_seed_spread(results):
+    """AKD includes the detector's error, larger on blurrier frames: the part of it that differs between two variants
+    (diagnostics.json, ``scripts/ablation.py diagnose``) must stay a small part of every difference the study reads."""
+    diagnostics = json.loads((HERE / "diagnostics.json").read_text())
+    shares = ruler_shares(results["comparisons"]["AKD (px)"], diagnostics["runs"])
+    assert [row["pair"] for row in shares] == [row["pair"] for row in diagnostics["ruler_shares"]]
+    for found, stored in zip(shares, diagnostics["ruler_shares"]):
+        assert found == pytest.approx(stored), found["pair"]
+    assert len(shares) == 10
+    for row in shares:
+        assert abs(row["share"]) < 0.02, row["pair"]
+        if row["separated"]:
+            assert abs(row["share"]) < 0.1 * abs(row["difference"]) and row["separated_without_share"], row["pair"]
