@@ -328,7 +328,11 @@ def diagnose(videos=10, frames=32, detector_path=None):
     blurred face, not from the face being in the wrong place. The L1 match reads a misplaced face as
     blur too, so it is an upper estimate; ``sharpness_blur_px`` is the sigma whose blur of the real
     frames leaves them as sharp (mean squared gradient) as the generated ones, a lower estimate (a
-    generated frame's artefacts count as sharpness), with the detector's error there beside it. Each
+    generated frame's artefacts count as sharpness), with the detector's error there beside it.
+    ``fine_residual``: the standard deviation of what is left of a generated frame once the blurred real
+    frame (the L1 match) is taken away and the rest blurred by 2 px is taken away too, over the pixels
+    where the real frame is flat (no edge for a misplaced face to leave behind): the generated frames'
+    pixel noise, the ``noise`` of :mod:`fomm_nb.landmarks.floor`'s floor (``benchmarks/landmark_floor.py``). Each
     AKD difference's share of detector error (:func:`fomm_nb.ablation.ruler_shares`) goes in too. With
     ``detector_path`` (another detector checkpoint) the errors are measured with it and nothing is written.
     """
@@ -338,7 +342,7 @@ def diagnose(videos=10, frames=32, detector_path=None):
     from fomm_nb.animate import AnimationEngine
     from fomm_nb.data.procedural import make_video, split_seed
     from fomm_nb.hub import get_model
-    from fomm_nb.landmarks import degrade, load_landmark_detector, read_landmarks
+    from fomm_nb.landmarks import degrade, gaussian_blur, load_landmark_detector, read_landmarks
     from fomm_nb.motion import MotionOptions
 
     sigmas = np.arange(0.0, 3.01, 0.125)
@@ -358,6 +362,15 @@ def diagnose(videos=10, frames=32, detector_path=None):
         by_sharpness = int(np.argmin([abs(sharpness(image) - sharpness(generated)) for image in blurred]))
         return [(float(sigmas[best]), blurred[best]) for best in (by_l1, by_sharpness)]
 
+    def fine_residual(generated, blurred):
+        """The standard deviation of ``generated - blurred``, less its own 2 px blur, where ``blurred`` is flat."""
+        residual = torch.from_numpy(generated - blurred).permute(0, 3, 1, 2)
+        fine = (residual - gaussian_blur(residual, torch.full((len(residual),), 2.0))).permute(0, 2, 3, 1).numpy()
+        steps = np.abs(blurred[:, 2:, 1:-1] - blurred[:, :-2, 1:-1]) + np.abs(blurred[:, 1:-1, 2:] - blurred[:, 1:-1, :-2])
+        flat = np.zeros(blurred.shape[:3], bool)
+        flat[:, 2:-2, 2:-2] = steps.sum(-1)[:, 1:-1, 1:-1] < 0.02  # two pixels from the border, no edge nearby
+        return float(fine[flat].std())
+
     def detector_error(images, truth):
         """The detector's mean landmark error in pixels on ``images``."""
         return np.linalg.norm(read_landmarks(detector, images) - truth, axis=-1).mean()
@@ -374,7 +387,7 @@ def diagnose(videos=10, frames=32, detector_path=None):
         engine = AnimationEngine(get_model(checkpoint))
         engine.options = MotionOptions(relative=0.0)
         spread, closest, jacobian, mask_peak, occlusion, hard, easy = [], [], [], [], [], [], []
-        blur, ruler, sharp_blur, sharp_ruler = [], [], [], []
+        blur, ruler, sharp_blur, sharp_ruler, residual = [], [], [], [], []
         for clip in clips:
             kp = engine.detect(clip.frames)
             points = (kp["value"].numpy() + 1) / 2 * 63  # (T, K, 2) pixels
@@ -399,6 +412,7 @@ def diagnose(videos=10, frames=32, detector_path=None):
             (sigma, blurred), (sharp_sigma, sharp_blurred) = equivalent_blurs(predicted, clip.frames)
             blur.append(sigma)
             ruler.append(detector_error(blurred, clip.landmarks))
+            residual.append(fine_residual(predicted, blurred))
             sharp_blur.append(sharp_sigma)
             sharp_ruler.append(detector_error(sharp_blurred, clip.landmarks))
             cut = np.quantile(change, 0.75)
@@ -410,7 +424,8 @@ def diagnose(videos=10, frames=32, detector_path=None):
             "jacobian_minus_identity": mean(jacobian), "mask_peak": mean(mask_peak),
             "occlusion_mean": mean(occlusion), "l1_large_pose_change": mean(hard), "l1_small_pose_change": mean(easy),
             "equivalent_blur_px": mean(blur), "detector_error_at_blur_px": mean(ruler),
-            "sharpness_blur_px": mean(sharp_blur), "detector_error_at_sharpness_blur_px": mean(sharp_ruler)}
+            "sharpness_blur_px": mean(sharp_blur), "detector_error_at_sharpness_blur_px": mean(sharp_ruler),
+            "fine_residual": mean(residual)}
         print(name, {k: None if v is None else round(v, 4) for k, v in rows[name].items()}, flush=True)
     shares = ruler_shares(json.loads((HERE / "results.json").read_text())["comparisons"]["AKD (px)"], rows)
     for row in shares:

@@ -11,8 +11,8 @@ Example:
 
 from .detector import (DETECTOR_PATH, LandmarkDetector, load_landmark_detector, mirror_order, read_landmarks,
                        save_landmark_detector)
-from .training import CONDITIONS, degrade, held_out_errors, train_landmark_detector, training_frames
+from .training import CONDITIONS, degrade, gaussian_blur, held_out_errors, train_landmark_detector, training_frames
 
 __all__ = ["DETECTOR_PATH", "LandmarkDetector", "load_landmark_detector", "mirror_order", "read_landmarks",
            "save_landmark_detector",
-           "CONDITIONS", "degrade", "held_out_errors", "train_landmark_detector", "training_frames"]
+           "CONDITIONS", "degrade", "gaussian_blur", "held_out_errors", "train_landmark_detector", "training_frames"]

@@ -21,7 +21,8 @@ import torch
 from ..data.procedural import LANDMARK_NAMES, landmarks, make_video, render, split_seed, video_parameters
 from .detector import LandmarkDetector, mirror_order, read_landmarks
 
-__all__ = ["CONDITIONS", "degrade", "training_frames", "train_landmark_detector", "shared_weights", "held_out_errors"]
+__all__ = ["CONDITIONS", "gaussian_blur", "degrade", "training_frames", "train_landmark_detector", "shared_weights",
+           "held_out_errors"]
 
 #: Held-out conditions: name -> (gaussian blur sigma in pixels, noise standard deviation).
 CONDITIONS = {"clean": (0.0, 0.0), "blur 0.5 px": (0.5, 0.0), "blur 1 px": (1.0, 0.0), "blur 1.5 px": (1.5, 0.0),
@@ -30,15 +31,15 @@ CONDITIONS = {"clean": (0.0, 0.0), "blur 0.5 px": (0.5, 0.0), "blur 1 px": (1.0,
 _MAX_BLUR, _MAX_NOISE = 1.5, 0.04  # the training augmentation's ranges
 
 
-def degrade(images: torch.Tensor, blur: torch.Tensor, noise: torch.Tensor, generator: torch.Generator | None = None
-            ) -> torch.Tensor:
-    """``images`` ``(B, 3, H, W)`` blurred by a gaussian of ``blur[b]`` pixels and noised by ``noise[b]``, clipped to [0, 1].
+def gaussian_blur(images: torch.Tensor, blur: torch.Tensor) -> torch.Tensor:
+    """``images`` ``(B, C, H, W)`` each blurred by a gaussian of ``blur[b]`` pixels (``(B,)``): linear, edges repeated.
 
-    ``blur`` and ``noise`` are ``(B,)``; a blur of 0 leaves an image sharp (edges are repeated, not darkened).
+    A blur of 0 leaves an image as it is. Any values may go in (the blur of a
+    difference of images is the difference of their blurs).
 
     Example:
         >>> image = torch.zeros(1, 3, 9, 9); image[..., 4, 4] = 1.0
-        >>> blurred = degrade(image, torch.tensor([1.0]), torch.tensor([0.0]))
+        >>> blurred = gaussian_blur(image, torch.tensor([1.0]))
         >>> round(blurred.sum().item() / 3, 4), round(blurred[0, 0, 4, 4].item(), 3)  # mass kept, peak spread
         (1.0, 0.159)
     """
@@ -51,7 +52,22 @@ def degrade(images: torch.Tensor, blur: torch.Tensor, noise: torch.Tensor, gener
     x = torch.nn.functional.pad(images.reshape(1, batch * channels, height, width), [radius] * 4, mode="replicate")
     x = torch.nn.functional.conv2d(x, kernel[:, None, None, :], groups=batch * channels)  # along x
     x = torch.nn.functional.conv2d(x, kernel[:, None, :, None], groups=batch * channels)  # along y
-    x = x.reshape(batch, channels, height, width)
+    return x.reshape(batch, channels, height, width)
+
+
+def degrade(images: torch.Tensor, blur: torch.Tensor, noise: torch.Tensor, generator: torch.Generator | None = None
+            ) -> torch.Tensor:
+    """``images`` ``(B, 3, H, W)`` blurred by a gaussian of ``blur[b]`` pixels and noised by ``noise[b]``, clipped to [0, 1].
+
+    ``blur`` and ``noise`` are ``(B,)``; :func:`gaussian_blur`, then gaussian noise.
+
+    Example:
+        >>> image = torch.full((2, 3, 8, 8), 0.5)
+        >>> noisy = degrade(image, torch.zeros(2), torch.tensor([0.0, 0.1]), torch.Generator().manual_seed(0))
+        >>> float(noisy[0].std()), round(float(noisy[1].std()), 1)
+        (0.0, 0.1)
+    """
+    x = gaussian_blur(images, blur)
     x = x + noise.to(images.dtype)[:, None, None, None] * torch.randn(x.shape, generator=generator, dtype=x.dtype)
     return x.clamp(0, 1)
 
