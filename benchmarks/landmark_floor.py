@@ -10,11 +10,12 @@ prints the floor of :mod:`fomm_nb.landmarks.floor` (root mean square distance,
 pixels, with each face number's spread over the training videos as a prior;
 the mean distance a reader with gaussian errors at that floor would make; the
 floor without the prior) and the shipped detector's root mean square and mean
-error on the same frames degraded that way (8 noise draws each). The noise levels are the
-generated frames' fine residual (``fine_residual`` in
-checkpoints/ablation/diagnostics.json, the 2,000-step variants' mean) and the
-0.03 of the detector's card; the blurs span the generated frames' (0.83-1.28 px
-by ``scripts/ablation.py diagnose``).
+error on the same frames degraded that way (8 noise draws each); then, per
+landmark, the floor and the detector's error at 1 px of blur and the
+generated frames' noise. The noise levels are the generated frames' fine
+residual (``fine_residual`` in checkpoints/ablation/diagnostics.json, the
+2,000-step variants' mean) and the 0.03 of the detector's card; the blurs span
+the generated frames' (0.83-1.28 px by ``scripts/ablation.py diagnose``).
 """
 
 import argparse
@@ -27,7 +28,7 @@ from common import ROOT, gemm_peak, machine  # also puts the project on the path
 from fomm_nb.ablation import SEEDS, VARIANTS, run_name
 from fomm_nb.data.cartoon import landmarks
 from fomm_nb.data.painter import render
-from fomm_nb.data.procedural import split_seed, video_parameters
+from fomm_nb.data.procedural import LANDMARK_NAMES, split_seed, video_parameters
 from fomm_nb.landmarks import degrade, load_landmark_detector, read_landmarks
 from fomm_nb.landmarks.floor import blurred, face_parameters, parameter_spread, reading_floor, render_jacobians
 
@@ -82,6 +83,11 @@ def main():
         mean_error = float(np.mean(np.concatenate(row["errors"], axis=None)))
         print(f"| {blur} | {noise} | {floor_prior:.3f} | {MEAN_OF_RMS[0] * typical:.3f}-{MEAN_OF_RMS[1] * typical:.3f} "
               f"| {floor:.3f} | {error:.3f} | {mean_error:.3f} | {error / floor_prior:.1f} |")
+    row = rows[1.0, noises[0]]
+    floors, errors = np.stack(row["floor_prior"]), np.concatenate(row["errors"])  # (frames, L), (frames * draws, L)
+    print(f"\nPer landmark, blur 1 px, noise {noises[0]}: floor (rms px), detector (mean px)")
+    for index, name in enumerate(LANDMARK_NAMES):
+        print(f"  {name:<16} {np.sqrt((floors[:, index] ** 2).mean()):.3f}  {errors[:, index].mean():.3f}")
 
 if __name__ == "__main__":
     main()

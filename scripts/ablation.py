@@ -342,7 +342,7 @@ def diagnose(videos=10, frames=32, detector_path=None):
     from fomm_nb.animate import AnimationEngine
     from fomm_nb.data.procedural import make_video, split_seed
     from fomm_nb.hub import get_model
-    from fomm_nb.landmarks import degrade, gaussian_blur, load_landmark_detector, read_landmarks
+    from fomm_nb.landmarks import gaussian_blur, load_landmark_detector, read_landmarks
     from fomm_nb.motion import MotionOptions
 
     sigmas = np.arange(0.0, 3.01, 0.125)
@@ -356,8 +356,7 @@ def diagnose(videos=10, frames=32, detector_path=None):
     def equivalent_blurs(generated, real):
         """``[(sigma, the real frames blurred by sigma)]`` matched by L1, then by sharpness."""
         real = torch.from_numpy(real).permute(0, 3, 1, 2)
-        no_noise = torch.zeros(len(real))
-        blurred = [degrade(real, torch.full((len(real),), s), no_noise).permute(0, 2, 3, 1).numpy() for s in sigmas]
+        blurred = [gaussian_blur(real, torch.full((len(real),), s)).permute(0, 2, 3, 1).numpy() for s in sigmas]
         by_l1 = int(np.argmin([np.abs(image - generated).mean() for image in blurred]))
         by_sharpness = int(np.argmin([abs(sharpness(image) - sharpness(generated)) for image in blurred]))
         return [(float(sigmas[best]), blurred[best]) for best in (by_l1, by_sharpness)]
