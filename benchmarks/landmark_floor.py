@@ -89,5 +89,6 @@ def main():
     for index, name in enumerate(LANDMARK_NAMES):
         print(f"  {name:<16} {np.sqrt((floors[:, index] ** 2).mean()):.3f}  {errors[:, index].mean():.3f}")
 
+
 if __name__ == "__main__":
     main()

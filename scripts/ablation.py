@@ -358,7 +358,8 @@ def diagnose(videos=10, frames=32, detector_path=None):
         real = torch.from_numpy(real).permute(0, 3, 1, 2)
         blurred = [gaussian_blur(real, torch.full((len(real),), s)).permute(0, 2, 3, 1).numpy() for s in sigmas]
         by_l1 = int(np.argmin([np.abs(image - generated).mean() for image in blurred]))
-        by_sharpness = int(np.argmin([abs(sharpness(image) - sharpness(generated)) for image in blurred]))
+        target = sharpness(generated)
+        by_sharpness = int(np.argmin([abs(sharpness(image) - target) for image in blurred]))
         return [(float(sigmas[best]), blurred[best]) for best in (by_l1, by_sharpness)]
 
     def fine_residual(generated, blurred):

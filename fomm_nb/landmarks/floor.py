@@ -73,9 +73,9 @@ def face_parameters(identity: Identity, pose: Pose) -> tuple[list[str], np.ndarr
     """
     names, values = [], []
     for name in _continuous_fields(identity):
-        leaves = _leaves(getattr(identity, name))
-        names += [f"{name}[{index}]" for index in range(len(leaves))] if isinstance(getattr(identity, name), tuple) \
-            else [name]
+        value = getattr(identity, name)
+        leaves = _leaves(value)
+        names += [f"{name}[{index}]" for index in range(len(leaves))] if isinstance(value, tuple) else [name]
         values += leaves
     for field in dataclasses.fields(pose):
         names.append(f"pose.{field.name}")
